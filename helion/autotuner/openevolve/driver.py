@@ -1,0 +1,421 @@
+"""The search loop in the user's process, independent of Helion's kernel objects.
+
+Flow of :meth:`SearchDriver.run`:
+
+1. Start the evaluation server and the OpenEvolve process (:mod:`.launcher`); measure the
+   baseline (the default candidate) while it boots.
+2. Loop until the evaluation or wall-clock budget is spent:
+   a. read engine events (LLM errors, token counts); decide whether to fall back;
+   b. take every proposal OpenEvolve's workers have sent, validate their candidates, measure
+      the new ones in one batch through the backend, and reply with per-candidate outcomes;
+   c. with no proposal waiting, refine locally around the best candidates (pattern-search
+      neighbours) so the device never idles while LLM requests are in flight;
+   d. after a fallback, measure random candidates instead.
+3. Stop the engine and the server (always, also on errors and Ctrl-C).
+
+What is fatal and what is skipped: a candidate that fails validation is answered as
+``invalid`` with its reason (the LLM reads it); a candidate that fails to compile or run is
+``failed`` and never chosen; OpenEvolve or the LLM failing (no key, unreachable endpoint,
+repeated transport errors, the process dying) switches to random search for the remaining
+budget and keeps every measurement, unless ``strict`` is set, in which case it raises
+:class:`OpenEvolveUnavailable`. The backend's own exceptions propagate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Hashable
+from dataclasses import dataclass
+from dataclasses import field
+import importlib.util
+import math
+from pathlib import Path
+import random
+import shutil
+import tempfile
+import time
+from typing import Generic
+from typing import Protocol
+from typing import TypeVar
+
+from .launcher import EngineProcess
+from .program import render_program
+from .protocol import EvaluationServer
+from .protocol import Outcome
+from .protocol import Proposal
+from .protocol import Reply
+from .record import RunRecord
+from .record import Source
+
+C = TypeVar("C")
+
+
+class OpenEvolveUnavailable(RuntimeError):
+    """OpenEvolve or its LLM failed and ``strict`` forbids falling back to random search."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One candidate's result from the backend: ``cost`` is lower-is-better, inf on failure."""
+
+    cost: float
+    status: str = "ok"
+    reason: str = ""
+    compile_s: float | None = None
+
+
+class Backend(Protocol[C]):
+    """What the driver needs from the thing being tuned (a Helion kernel, a dict space...)."""
+
+    def key(self, candidate: C) -> Hashable: ...
+    def validate(self, raw: dict[str, object]) -> C: ...  # ValueError with a reason if invalid
+    def plain(self, candidate: C) -> dict[str, object]: ...
+    def measure(self, candidates: list[C], desc: str) -> list[Measurement]: ...
+    def random(self) -> C: ...
+    def neighbors(self, candidate: C, rng: random.Random) -> list[C]: ...
+
+
+@dataclass(frozen=True)
+class DriverOptions:
+    """The subset of settings the loop itself uses (plain data)."""
+
+    max_evaluations: int
+    max_seconds: float | None
+    candidates_per_program: int
+    initial_random: int
+    refinement: bool
+    refine_batch: int
+    max_llm_failures: int
+    strict: bool
+    seed: int
+    engine_job: dict[str, object] = field(default_factory=dict)
+    system_message: str = ""
+    title: str = "Candidate configs"
+    objective_timeout_s: float = 900.0
+    keep_output_dir: str | None = None
+
+
+@dataclass
+class Entry(Generic[C]):
+    candidate: C
+    measurement: Measurement
+    source: Source
+
+
+class SearchDriver(Generic[C]):
+    """Runs OpenEvolve against a backend with the asynchronous loop described above."""
+
+    def __init__(
+        self,
+        backend: Backend[C],
+        options: DriverOptions,
+        record: RunRecord,
+        log: Callable[[str], None],
+        warn: Callable[[str], None],
+    ) -> None:
+        self.backend = backend
+        self.options = options
+        self.record = record
+        self.log = log
+        self.warn = warn
+        self.rng = random.Random(options.seed)
+        self.results: dict[Hashable, Entry[C]] = {}
+        self.default: Entry[C] | None = None
+        self.fallback_reason: str | None = None
+        self.engine: EngineProcess | None = None
+        self.server: EvaluationServer | None = None
+        self._consecutive_llm_failures = 0
+        self._seed_keys: set[Hashable] = set()
+        self._engine_finished = False
+        self._deadline = math.inf if options.max_seconds is None else time.perf_counter() + options.max_seconds
+
+    # -- budget ------------------------------------------------------------------------------
+    @property
+    def remaining(self) -> int:
+        return max(0, self.options.max_evaluations - self.record.counters.evaluations)
+
+    def out_of_budget(self) -> bool:
+        return self.remaining <= 0 or time.perf_counter() >= self._deadline
+
+    @property
+    def best(self) -> Entry[C] | None:
+        ok = [e for e in self.results.values() if math.isfinite(e.measurement.cost)]
+        return min(ok, key=lambda e: e.measurement.cost, default=None)
+
+    @property
+    def mode(self) -> str:
+        return "fallback" if self.fallback_reason else "openevolve"
+
+    # -- entry point ---------------------------------------------------------------------------
+    def run(self, default: C) -> None:
+        workdir = Path(tempfile.mkdtemp(prefix="helion-openevolve-"))
+        try:
+            self._start(workdir)
+            self.default = self._measure([(default, "default")], "default config")[0]
+            if not math.isfinite(self.default.measurement.cost):
+                self.warn(
+                    f"the default config failed ({self.default.measurement.reason}); speedups are relative to the first config that runs"
+                )
+            self._loop()
+        finally:
+            self._stop(workdir)
+
+    def _start(self, workdir: Path) -> None:
+        t0 = time.perf_counter()
+        try:
+            reason = self._precheck()
+            if reason is None:
+                self.server = EvaluationServer(workdir)
+                job = {
+                    **self.options.engine_job,
+                    "address": self.server.address,
+                    "authkey_hex": self.server.authkey.hex(),
+                    "objective_timeout_s": self.options.objective_timeout_s,
+                    "max_candidates": self.options.candidates_per_program * 4,
+                    "system_message": self.options.system_message,
+                    "initial_program": render_program(self.options.title, self._seed_program()),
+                    "output_dir": str(workdir),
+                }
+                self.engine = EngineProcess(job, workdir)
+            else:
+                self._fall_back(reason)
+        finally:
+            self.record.time.startup_s += time.perf_counter() - t0
+
+    def _precheck(self) -> str | None:
+        if importlib.util.find_spec("openevolve") is None:
+            return "openevolve is not installed (pip install 'openevolve>=0.4,<0.5')"
+        job = self.options.engine_job.get("openevolve") or {}
+        if not job.get("api_key") and not job.get("yaml_path"):  # type: ignore[union-attr]
+            return "no API key: set OPENAI_API_KEY or HELION_OPENEVOLVE_API_KEY (any value for a local server)"
+        return None
+
+    def _seed_program(self) -> list[dict[str, object]]:
+        seeds: list[dict[str, object]] = []
+        for _ in range(self.options.initial_random * 3):
+            if len(seeds) >= self.options.initial_random:
+                break
+            try:
+                plain = self.backend.plain(self.backend.random())
+            except (ValueError, RuntimeError):
+                continue
+            if plain not in seeds:
+                seeds.append(plain)
+        for plain in seeds:
+            try:
+                self._seed_keys.add(self.backend.key(self.backend.validate(plain)))
+            except ValueError:
+                continue
+        return seeds
+
+    def _stop(self, workdir: Path) -> None:
+        if self.server is not None:
+            self.server.close()
+        if self.engine is not None:
+            self.engine.stop()
+        if self.options.keep_output_dir:
+            shutil.copytree(
+                workdir, self.options.keep_output_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sock")
+            )
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self.out_of_budget():
+            self._check_engine()
+            if self.server is not None and not self.fallback_reason:
+                if proposals := self.server.take(0.0, limit=64):
+                    self._serve(proposals)
+                    continue
+                if self.options.refinement and (batch := self._refinement_batch()):
+                    self._measure([(c, "refine") for c in batch], "refining around the best")
+                    continue
+                self._wait_for_llm()
+            else:
+                self._measure([(c, "fallback") for c in self._random_batch()], "random search (fallback)")
+
+    def _wait_for_llm(self) -> None:
+        assert self.server is not None
+        t0 = time.perf_counter()
+        proposals = self.server.take(min(0.5, max(0.0, self._deadline - t0)), limit=64)
+        self.record.time.llm_wait_s += time.perf_counter() - t0
+        if proposals:
+            self._serve(proposals)
+
+    def _check_engine(self) -> None:
+        if self.server is None or self.fallback_reason:
+            return
+        for event in self.server.drain_events():
+            self._on_event(event)
+        if (
+            self.fallback_reason is None
+            and self.engine is not None
+            and not self.engine.alive()
+            and not self._engine_finished
+        ):
+            self._fall_back(self.engine.exit_reason())
+
+    def _on_event(self, event: dict[str, object]) -> None:
+        kind = event.get("event")
+        c = self.record.counters
+        if kind == "iteration":
+            c.llm_calls += 1
+            tokens = event.get("tokens") or {}
+            c.prompt_tokens += int(tokens.get("prompt", 0))  # type: ignore[union-attr]
+            c.completion_tokens += int(tokens.get("completion", 0))  # type: ignore[union-attr]
+            if event.get("llm_failed"):
+                c.llm_errors += 1
+                self._consecutive_llm_failures += 1
+                self.record.write("llm_error", error=event.get("error"))
+                if self._consecutive_llm_failures >= self.options.max_llm_failures:
+                    self._fall_back(
+                        f"the LLM failed {self._consecutive_llm_failures} times in a row (last: {event.get('error')})"
+                    )
+            else:
+                self._consecutive_llm_failures = 0
+        elif kind == "engine_error":
+            self._fall_back(f"OpenEvolve failed: {event.get('error')}")
+        elif kind == "engine_finished":
+            self._engine_finished = True
+            self._fall_back("OpenEvolve finished its iterations before the budget was spent")
+        elif kind == "started":
+            self.record.write("engine_started", torch_imported=event.get("torch_imported"))
+
+    def _fall_back(self, reason: str) -> None:
+        if self.fallback_reason is not None:
+            return
+        if self.options.strict:
+            raise OpenEvolveUnavailable(f"OpenEvolve search cannot continue: {reason}")
+        self.fallback_reason = reason
+        self.record.write("fallback", reason=reason)
+        self.warn(
+            f"OpenEvolve search falls back to random search for the remaining {self.remaining} evaluations: {reason}"
+        )
+        if self.server is not None:
+            self.server.close()
+        if self.engine is not None:
+            self.engine.stop()
+
+    # -- serving proposals ---------------------------------------------------------------------
+    def _serve(self, proposals: list[Proposal]) -> None:
+        plans = [self._plan(p) for p in proposals]
+        new: dict[Hashable, C] = {}
+        for plan in plans:
+            for status, candidate, _ in plan:
+                if status == "new" and candidate is not None:
+                    new.setdefault(self.backend.key(candidate), candidate)
+        budget = list(new.items())[: self.remaining]
+        if budget:
+            sources: list[Source] = ["seed" if k in self._seed_keys else "llm" for k, _ in budget]
+            self._measure(
+                [(c, src) for (_, c), src in zip(budget, sources, strict=True)], f"{len(budget)} proposed configs"
+            )
+        best = self.best
+        for proposal, plan in zip(proposals, plans, strict=True):
+            outcomes = [self._outcome(i, status, cand, reason) for i, (status, cand, reason) in enumerate(plan)]
+            proposal.reply(
+                Reply(
+                    outcomes, self.backend.plain(best.candidate) if best else None, self._speedup(best), finished=False
+                )
+            )
+
+    def _plan(self, proposal: Proposal) -> list[tuple[str, C | None, str]]:
+        c = self.record.counters
+        c.proposals += 1
+        plan: list[tuple[str, C | None, str]] = []
+        for raw in proposal.candidates:
+            try:
+                candidate = self.backend.validate(raw)
+            except ValueError as e:
+                self.record.evaluation(source="llm", config=raw, status="invalid", perf=None, reason=str(e))
+                plan.append(("invalid", None, str(e)))
+                continue
+            known = self.backend.key(candidate) in self.results
+            plan.append(("duplicate" if known else "new", candidate, ""))
+        for _, reason in proposal.rejected:
+            c.invalid += 1
+            self.record.write("evaluation", source="llm", status="invalid", reason=reason)
+        if proposal.program_error:
+            c.invalid += 1
+            self.record.write("evaluation", source="llm", status="invalid", reason=proposal.program_error)
+        return plan
+
+    def _outcome(self, index: int, status: str, candidate: C | None, reason: str) -> Outcome:
+        if candidate is None:
+            return Outcome(index, "invalid", reason)
+        entry = self.results.get(self.backend.key(candidate))
+        plain = self.backend.plain(candidate)
+        if entry is None:
+            return Outcome(index, "skipped", "the evaluation budget was spent", plain)
+        m = entry.measurement
+        if not math.isfinite(m.cost):
+            return Outcome(index, "failed", f"{m.status}: {m.reason}"[:400], plain)
+        return Outcome(index, "duplicate" if status == "duplicate" else "ok", "", plain, m.cost, self._speedup(entry))
+
+    def _speedup(self, entry: Entry[C] | None) -> float | None:
+        base = self.default.measurement.cost if self.default else math.nan
+        if (
+            entry is None
+            or not math.isfinite(base)
+            or not math.isfinite(entry.measurement.cost)
+            or entry.measurement.cost <= 0
+        ):
+            return None
+        return base / entry.measurement.cost
+
+    # -- measuring -----------------------------------------------------------------------------
+    def _measure(self, items: list[tuple[C, Source]], desc: str) -> list[Entry[C]]:
+        fresh: list[tuple[C, Source]] = []
+        for candidate, source in items:
+            if self.backend.key(candidate) not in self.results and all(
+                self.backend.key(candidate) != self.backend.key(c) for c, _ in fresh
+            ):
+                fresh.append((candidate, source))
+        fresh = fresh[: max(1, self.remaining)] if fresh else fresh
+        t0 = time.perf_counter()
+        measurements = self.backend.measure([c for c, _ in fresh], desc) if fresh else []
+        self.record.time.measure_s += time.perf_counter() - t0
+        for (candidate, source), m in zip(fresh, measurements, strict=True):
+            self.results[self.backend.key(candidate)] = Entry(candidate, m, source)
+            self.record.time.compile_sum_s += m.compile_s or 0.0
+            self.record.evaluation(
+                source=source,
+                config=self.backend.plain(candidate),
+                status=m.status,
+                perf=m.cost,
+                reason=m.reason,
+                compile_s=m.compile_s,
+            )
+        return [self.results[self.backend.key(c)] for c, _ in items if self.backend.key(c) in self.results]
+
+    def _refinement_batch(self) -> list[C]:
+        ranked = sorted(
+            (e for e in self.results.values() if math.isfinite(e.measurement.cost)), key=lambda e: e.measurement.cost
+        )
+        batch: list[C] = []
+        want = min(self.options.refine_batch, self.remaining)
+        for entry in ranked[:3]:
+            for neighbor in self.backend.neighbors(entry.candidate, self.rng):
+                key = self.backend.key(neighbor)
+                if key not in self.results and all(key != self.backend.key(b) for b in batch):
+                    batch.append(neighbor)
+                if len(batch) >= want:
+                    return batch
+        return batch
+
+    def _random_batch(self) -> list[C]:
+        batch: list[C] = []
+        want = min(self.options.refine_batch, self.remaining)
+        for _ in range(want * 20):
+            if len(batch) >= want:
+                break
+            try:
+                candidate = self.backend.random()
+            except (ValueError, RuntimeError):
+                continue
+            key = self.backend.key(candidate)
+            if key not in self.results and all(key != self.backend.key(b) for b in batch):
+                batch.append(candidate)
+        if not batch:
+            self._deadline = 0.0  # the space is exhausted: nothing new to measure
+        return batch

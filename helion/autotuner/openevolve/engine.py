@@ -1,0 +1,179 @@
+"""The OpenEvolve process: runs OpenEvolve's controller over the candidate-block program.
+
+Started by :mod:`.launcher` as ``python -c BOOTSTRAP <package dir>`` in a new session, so it
+never re-runs the user's script, and it loads this package under the private alias
+:data:`ALIAS` by file path, so neither ``helion`` nor ``torch`` is imported here or in
+OpenEvolve's spawned workers. It reads one JSON job from standard input (the API key travels
+there, never in argv or the environment), writes the seed program and an evaluator file into
+its private output folder, and runs ``OpenEvolve.run``. Process-wide changes OpenEvolve makes
+(root logger, signal handlers, RNG seeds) stay in this process. Iteration outcomes are read
+from OpenEvolve's own log records and streamed to the user's process as events; when the
+user's process goes away (standard input closes), this process kills its whole group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from multiprocessing.connection import Client
+from multiprocessing.connection import Connection
+import os
+from pathlib import Path
+import re
+import signal
+import sys
+import threading
+from typing import Any
+
+ALIAS = "_helion_openevolve"
+
+#: Loads this package as ``ALIAS`` from the folder in ``sys.argv[1]`` and runs the engine.
+BOOTSTRAP = f"""
+import importlib.util, os, sys
+d = sys.argv[1]
+s = importlib.util.spec_from_file_location({ALIAS!r}, os.path.join(d, "__init__.py"), submodule_search_locations=[d])
+m = importlib.util.module_from_spec(s); sys.modules[{ALIAS!r}] = m; s.loader.exec_module(m)
+from {ALIAS}.engine import main
+sys.exit(main())
+"""
+
+_EVALUATOR_TEMPLATE = """# Written by the Helion OpenEvolve search: OpenEvolve's evaluator entry point.
+import importlib.util, os, sys
+if {alias!r} not in sys.modules:
+    _d = {package_dir!r}
+    _s = importlib.util.spec_from_file_location({alias!r}, os.path.join(_d, "__init__.py"), submodule_search_locations=[_d])
+    _m = importlib.util.module_from_spec(_s); sys.modules[{alias!r}] = _m; _s.loader.exec_module(_m)
+from {alias}.protocol import ObjectiveFactory
+evaluate = ObjectiveFactory({address!r}, {authkey_hex!r}, {timeout_s!r}, {max_candidates!r})()
+"""
+
+_ITERATION = re.compile(
+    r"^Iteration (\d+)(?P<error> error: )?(?P<rest>.*?)(?: \| tokens: (\d+) \(prompt: (\d+), completion: (\d+)\))?$",
+    re.S,
+)
+
+
+class _ForwardIterations(logging.Handler):
+    """Turns OpenEvolve's per-iteration log records into events for the user's process."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(level=logging.INFO)
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = _ITERATION.match(record.getMessage())
+        if match is None or not (match["error"] or "completed in" in match["rest"]):
+            return
+        event: dict[str, object] = {
+            "event": "iteration",
+            "iteration": int(match[1]),
+            "ok": match["error"] is None,
+            "error": match["rest"][:500] if match["error"] else None,
+            "llm_failed": bool(match["error"]) and "LLM generation failed" in match["rest"],
+        }
+        if match[4] is not None:
+            event["tokens"] = {"total": int(match[4]), "prompt": int(match[5]), "completion": int(match[6])}
+        send_event(self._conn, event, self._lock)
+
+
+def send_event(conn: Connection, event: dict[str, object], lock: threading.Lock | None = None) -> None:
+    with lock or contextlib.nullcontext(), contextlib.suppress(OSError, ValueError):
+        conn.send(event)
+
+
+def _die_with_parent() -> None:
+    """Standard input is the user's process's pipe: when it closes, end the whole group."""
+    with contextlib.suppress(OSError, ValueError):
+        while sys.stdin.buffer.read(4096):
+            pass
+    with contextlib.suppress(OSError):
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+    os._exit(1)
+
+
+def build_config(job: dict[str, Any]) -> Any:
+    """OpenEvolve ``Config`` from the optional YAML file plus this search's settings."""
+    from openevolve.config import Config
+    from openevolve.config import LLMModelConfig
+
+    oe = job["openevolve"]
+    config = Config.from_yaml(oe["yaml_path"]) if oe.get("yaml_path") else Config()
+    if oe.get("model") or not config.llm.models:
+        config.llm.models = [LLMModelConfig(name=oe.get("model") or "gpt-4o-mini", weight=1.0)]
+        config.llm.evaluator_models = []
+    llm_params = {
+        "api_base": oe.get("api_base"),
+        "temperature": oe.get("temperature"),
+        "max_tokens": oe.get("max_tokens"),
+        "timeout": oe.get("llm_timeout_s"),
+        "retries": oe.get("llm_retries"),
+        "retry_delay": oe.get("llm_retry_delay_s"),
+    }
+    config.llm.update_model_params({k: v for k, v in llm_params.items() if v is not None}, overwrite=True)
+    config.llm.update_model_params({"api_base": "https://api.openai.com/v1"})
+    config.llm.update_model_params({"api_key": oe.get("api_key")}, overwrite=oe.get("api_key") is not None)
+    config.llm.evaluator_models = list(config.llm.models)
+    config.language = "python"
+    config.diff_based_evolution = bool(oe.get("diff_based", False))
+    config.max_code_length = 40_000
+    config.random_seed = oe.get("seed")
+    config.log_level = oe.get("log_level", "INFO")
+    config.checkpoint_interval = 10**9
+    config.max_tasks_per_child = 10**6  # any value makes the worker pool spawn, not fork
+    config.prompt.system_message = job["system_message"]
+    config.prompt.include_artifacts = True
+    config.prompt.num_top_programs = oe.get("num_top_programs", 3)
+    config.database.num_islands = oe.get("islands", 3)
+    config.database.population_size = oe.get("population_size", 200)
+    config.database.random_seed = oe.get("seed")
+    config.database.log_prompts = False
+    config.database.migration_interval = oe.get("migration_interval", 10)
+    config.evaluator.cascade_evaluation = False
+    config.evaluator.use_llm_feedback = False
+    config.evaluator.max_retries = 0
+    config.evaluator.timeout = int(job["objective_timeout_s"]) + 5
+    config.evaluator.parallel_evaluations = oe.get("parallel", 2)
+    return config
+
+
+def _write_inputs(job: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    program = out / "initial_program.py"
+    program.write_text(job["initial_program"])
+    evaluator = out / "evaluator.py"
+    evaluator.write_text(
+        _EVALUATOR_TEMPLATE.format(
+            alias=ALIAS,
+            package_dir=str(Path(__file__).resolve().parent),
+            address=job["address"],
+            authkey_hex=job["authkey_hex"],
+            timeout_s=float(job["objective_timeout_s"]),
+            max_candidates=int(job["max_candidates"]),
+        )
+    )
+    evaluator.chmod(0o600)
+    return program, evaluator
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.readline())
+    threading.Thread(target=_die_with_parent, name="watch-parent", daemon=True).start()
+    out = Path(job["output_dir"])
+    conn = Client(job["address"], family="AF_UNIX", authkey=bytes.fromhex(job["authkey_hex"]))
+    conn.send({"kind": "events"})
+    try:
+        from openevolve.controller import OpenEvolve
+
+        config = build_config(job)
+        program, evaluator = _write_inputs(job, out)
+        logging.getLogger("openevolve.process_parallel").addHandler(_ForwardIterations(conn))
+        controller = OpenEvolve(str(program), str(evaluator), config, output_dir=str(out / "openevolve"))
+        send_event(conn, {"event": "started", "torch_imported": "torch" in sys.modules, "pid": os.getpid()})
+        asyncio.run(controller.run(iterations=int(job["iterations"])))
+    except BaseException as e:  # reported to the user's process, which falls back
+        send_event(conn, {"event": "engine_error", "error": f"{type(e).__name__}: {e}"[:2000]})
+        raise
+    send_event(conn, {"event": "engine_finished"})
+    return 0

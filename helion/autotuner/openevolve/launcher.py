@@ -1,0 +1,104 @@
+"""Starts and stops the OpenEvolve process (:mod:`.engine`) from the user's process.
+
+The engine runs as ``python -c BOOTSTRAP`` in its own session (process group) with a narrow
+environment: no API keys or other secrets, which reach it through its standard input instead.
+Its output goes to a log file in the run's private temporary folder. :meth:`EngineProcess.stop`
+ends the whole group (the engine and OpenEvolve's workers) within a few seconds, and the engine
+ends its group by itself if the user's process dies (its standard input closes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+from typing import IO
+from typing import Any
+
+from .engine import BOOTSTRAP
+
+#: Environment variables the engine may inherit; everything else (keys, tokens) stays behind.
+_ENV_ALLOWLIST = (
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ",
+    "PYTHONPATH", "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+)  # fmt: skip
+
+
+def engine_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOWLIST}
+    env["PYTHONUNBUFFERED"] = "1"
+    env["CUDA_VISIBLE_DEVICES"] = ""  # belt and braces: nothing there may touch the GPU
+    return env
+
+
+class EngineProcess:
+    """Handle on a running engine: liveness, exit reason, log tail, stop."""
+
+    def __init__(self, job: dict[str, Any], workdir: Path) -> None:
+        self.log_path = workdir / "engine.log"
+        self._log: IO[bytes] = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", BOOTSTRAP, str(Path(__file__).resolve().parent)],
+            stdin=subprocess.PIPE,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=engine_environment(),
+            cwd=workdir,
+            start_new_session=True,
+        )
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps(job).encode() + b"\n")
+        self._proc.stdin.flush()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def exit_reason(self) -> str:
+        code = self._proc.poll()
+        tail = self.log_tail(1)
+        how = f"exit code {code}" if code is None or code >= 0 else f"signal {signal.Signals(-code).name}"
+        return f"the OpenEvolve process ended ({how})" + (f": {tail}" if tail else "")
+
+    def log_tail(self, lines: int) -> str:
+        with contextlib.suppress(OSError):
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+            return " | ".join(text[-lines:])[-500:]
+        return ""
+
+    def stop(self, grace_s: float = 2.0) -> None:
+        """End the engine's whole process group: SIGTERM, then SIGKILL after ``grace_s``."""
+        with contextlib.suppress(OSError):
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+        for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, sig)
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline and _group_alive(self._proc.pid):
+                self._proc.poll()
+                time.sleep(0.05)
+            if not _group_alive(self._proc.pid):
+                break
+        self._proc.poll()
+        self._log.close()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # The group may hold only zombies of ours; reap the leader if it has exited.
+    return True

@@ -1,0 +1,290 @@
+"""What crosses the process boundary between the user's process and OpenEvolve's.
+
+The user's process runs an :class:`EvaluationServer` (a ``multiprocessing.connection``
+listener on a private Unix socket with a random auth key). OpenEvolve's processes reach it
+through an objective built by :class:`ObjectiveFactory`, a picklable object that holds only the
+socket address, the key and a timeout. Messages are plain data (dicts of strings, numbers and
+lists): the objective parses the evolved program (``program.parse_program``), sends the
+candidate dicts, and gets back one :class:`Outcome` per candidate, which it turns into
+OpenEvolve metrics and feedback text (:func:`score_outcomes`). The engine also streams
+:data:`events <EvaluationServer.drain_events>` (LLM errors, token counts) over a long-lived
+connection. Nothing of Helion or torch is imported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict
+from dataclasses import dataclass
+import json
+from multiprocessing.connection import Client
+from multiprocessing.connection import Connection
+from multiprocessing.connection import Listener
+import os
+from pathlib import Path
+import queue
+import secrets
+import threading
+import time
+from typing import Literal
+
+from .program import ProgramError
+from .program import parse_program
+
+OutcomeStatus = Literal["ok", "invalid", "failed", "duplicate", "skipped"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one candidate of an evolved program (plain data)."""
+
+    index: int
+    status: OutcomeStatus
+    reason: str = ""
+    config: dict[str, object] | None = None
+    perf: float | None = None
+    speedup: float | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The server's answer to one evaluation request."""
+
+    outcomes: list[Outcome]
+    best_config: dict[str, object] | None = None
+    best_speedup: float | None = None
+    finished: bool = False
+
+    def to_wire(self) -> dict[str, object]:
+        return asdict(self)
+
+    @staticmethod
+    def from_wire(data: dict[str, object]) -> Reply:
+        raw = data.get("outcomes") or []
+        assert isinstance(raw, list)
+        return Reply(
+            outcomes=[Outcome(**o) for o in raw],
+            best_config=data.get("best_config"),  # type: ignore[arg-type]
+            best_speedup=data.get("best_speedup"),  # type: ignore[arg-type]
+            finished=bool(data.get("finished")),
+        )
+
+
+class Proposal:
+    """One evolved program waiting in the user's process for its candidates to be measured."""
+
+    def __init__(self, message: dict[str, object]) -> None:
+        self.candidates: list[dict[str, object]] = list(message.get("candidates") or [])  # type: ignore[arg-type]
+        self.rejected: list[tuple[int, str]] = [
+            (int(i), str(r))
+            for i, r in message.get("rejected") or []  # type: ignore[union-attr]
+        ]
+        self.program_error: str | None = message.get("program_error")  # type: ignore[assignment]
+        self.received_at = time.perf_counter()
+        self._reply: Reply | None = None
+        self._done = threading.Event()
+
+    def reply(self, reply: Reply) -> None:
+        if not self._done.is_set():
+            self._reply = reply
+            self._done.set()
+
+    def wait(self, stop: threading.Event) -> Reply:
+        while not self._done.wait(0.2):
+            if stop.is_set():
+                return Reply(outcomes=[], finished=True)
+        assert self._reply is not None
+        return self._reply
+
+
+class EvaluationServer:
+    """Listener in the user's process; hands proposals to the search loop and replies."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.authkey = secrets.token_bytes(32)
+        self.address = str(Path(directory) / "evaluate.sock")
+        self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
+        self._proposals: queue.Queue[Proposal] = queue.Queue()
+        self._events: queue.Queue[dict[str, object]] = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="openevolve-eval-accept", daemon=True)
+        self._accept_thread.start()
+
+    def factory(self, timeout_s: float) -> ObjectiveFactory:
+        return ObjectiveFactory(self.address, self.authkey.hex(), timeout_s)
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn = self._listener.accept()
+            except (OSError, EOFError):
+                # OSError: listener closed (shutdown); EOFError/AuthenticationError: a peer
+                # without the key or that hung up mid-handshake. Neither stops the server.
+                if self._stop.is_set():
+                    return
+                continue
+            except Exception:  # multiprocessing.AuthenticationError and friends: skip the peer
+                continue
+            thread = threading.Thread(target=self._serve, args=(conn,), name="openevolve-eval-conn", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: Connection) -> None:
+        with contextlib.closing(conn):
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                return
+            if not isinstance(message, dict):
+                return
+            if message.get("kind") == "events":
+                self._pump_events(conn)
+            elif message.get("kind") == "evaluate":
+                proposal = Proposal(message)
+                self._proposals.put(proposal)
+                reply = proposal.wait(self._stop)
+                with contextlib.suppress(OSError, EOFError):
+                    conn.send(reply.to_wire())
+
+    def _pump_events(self, conn: Connection) -> None:
+        while not self._stop.is_set():
+            try:
+                if not conn.poll(0.2):
+                    continue
+                event = conn.recv()
+            except (EOFError, OSError):
+                self._events.put({"event": "engine_disconnected"})
+                return
+            if isinstance(event, dict):
+                self._events.put(event)
+
+    def take(self, timeout_s: float, limit: int) -> list[Proposal]:
+        """Proposals that arrived, waiting up to ``timeout_s`` for the first one."""
+        out: list[Proposal] = []
+        try:
+            out.append(self._proposals.get(timeout=timeout_s) if timeout_s > 0 else self._proposals.get_nowait())
+        except queue.Empty:
+            return out
+        while len(out) < limit:
+            try:
+                out.append(self._proposals.get_nowait())
+            except queue.Empty:
+                break
+        return out
+
+    def drain_events(self) -> list[dict[str, object]]:
+        events: list[dict[str, object]] = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events
+
+    def close(self) -> None:
+        """Stop accepting, answer every waiting objective with ``finished``, remove the socket."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            # Wake the accept() call so its thread sees the stop flag.
+            Client(self.address, family="AF_UNIX", authkey=self.authkey).close()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        while True:
+            try:
+                self._proposals.get_nowait().reply(Reply(outcomes=[], finished=True))
+            except queue.Empty:
+                break
+        self._accept_thread.join(timeout=2)
+        for thread in self._threads:
+            thread.join(timeout=1)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.address)
+
+
+@dataclass(frozen=True)
+class ObjectiveFactory:
+    """Picklable recipe for the objective OpenEvolve calls: address, key and timeout only."""
+
+    address: str
+    authkey_hex: str
+    timeout_s: float
+    max_candidates: int = 64
+
+    def __call__(self) -> Objective:
+        return Objective(self)
+
+
+class Objective:
+    """``evaluate(program_path)`` for OpenEvolve: parse, ask the user's process, score."""
+
+    def __init__(self, factory: ObjectiveFactory) -> None:
+        self.factory = factory
+
+    def __call__(self, program_path: str) -> object:
+        message = self._message(Path(program_path).read_bytes())
+        try:
+            reply = self._ask(message)
+        except (OSError, EOFError, TimeoutError) as e:
+            reply = Reply(outcomes=[], finished=True)
+            message["program_error"] = f"the search did not answer ({type(e).__name__})"
+        metrics, artifacts = score_outcomes(message, reply)
+        from openevolve.evaluation_result import EvaluationResult
+
+        return EvaluationResult(metrics=metrics, artifacts=artifacts)
+
+    def _message(self, text: bytes) -> dict[str, object]:
+        try:
+            parsed = parse_program(text, max_candidates=self.factory.max_candidates)
+        except ProgramError as e:
+            return {"kind": "evaluate", "candidates": [], "rejected": [], "program_error": str(e)}
+        return {
+            "kind": "evaluate",
+            "candidates": parsed.candidates,
+            "rejected": [list(r) for r in parsed.rejected],
+            "program_error": None,
+        }
+
+    def _ask(self, message: dict[str, object]) -> Reply:
+        conn = Client(self.factory.address, family="AF_UNIX", authkey=bytes.fromhex(self.factory.authkey_hex))
+        with contextlib.closing(conn):
+            conn.send(message)
+            if not conn.poll(self.factory.timeout_s):
+                raise TimeoutError("no reply from the search")
+            return Reply.from_wire(conn.recv())
+
+
+def score_outcomes(message: dict[str, object], reply: Reply) -> tuple[dict[str, float], dict[str, str]]:
+    """OpenEvolve metrics (``combined_score`` = best speedup vs the default) and feedback text."""
+    speedups = [o.speedup for o in reply.outcomes if o.status in ("ok", "duplicate") and o.speedup]
+    n = max(1, len(reply.outcomes) + len(message.get("rejected") or []))  # type: ignore[arg-type]
+    valid = sum(o.status in ("ok", "duplicate", "failed") for o in reply.outcomes)
+    metrics = {
+        "combined_score": max(speedups, default=0.0),
+        "valid_fraction": valid / n,
+        "measured": float(sum(o.status == "ok" for o in reply.outcomes)),
+    }
+    return metrics, {"feedback": feedback_text(message, reply)}
+
+
+def feedback_text(message: dict[str, object], reply: Reply) -> str:
+    """Per-candidate results the LLM reads in its next prompt."""
+    lines: list[str] = []
+    if error := message.get("program_error"):
+        lines.append(f"The program was rejected: {error}")
+    for index, reason in message.get("rejected") or []:  # type: ignore[union-attr]
+        lines.append(f"candidate #{index}: rejected: {reason}")
+    for o in reply.outcomes:
+        if o.status in ("ok", "duplicate") and o.perf is not None:
+            speed = f" ({o.speedup:.3f}x the default config)" if o.speedup else ""
+            again = " [measured before]" if o.status == "duplicate" else ""
+            lines.append(f"candidate #{o.index}: {o.perf:.5g}{speed}{again}")
+        else:
+            lines.append(f"candidate #{o.index}: {o.status}: {o.reason}")
+    if reply.best_config is not None:
+        lines.append(f"Best so far ({reply.best_speedup or 0:.3f}x the default):")
+        lines.append("BEST_CONFIG_JSON: " + json.dumps(reply.best_config, sort_keys=True, default=str))
+    if reply.finished:
+        lines.append("The search has finished; this program was not measured.")
+    return "\n".join(lines)

@@ -1,0 +1,233 @@
+"""``OpenEvolveSearch``: Helion's search interface around the OpenEvolve driver.
+
+Flow of :meth:`OpenEvolveSearch._autotune`:
+
+1. Build the space from the kernel's ``ConfigSpec`` (:class:`.space.HelionSpace`, with the
+   user's overrides) and the system message (:mod:`.prompts`).
+2. Run :class:`.driver.SearchDriver` with a backend that measures configs through Helion's
+   ``benchmark_batch`` (parallel precompile, compile timeouts, accuracy check against the
+   baseline output, subprocess isolation when enabled) and keeps a ``PopulationMember`` for
+   every measured config.
+3. Log one summary line (evaluations, LLM calls, best vs default, where the time went), write
+   it to the run record, and finish like PatternSearch with ``self._finalize()`` (final
+   rebenchmark, finishing rounds, recovery from an unkillable worker).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from typing import TYPE_CHECKING
+
+from helion.autotuner.base_search import PopulationBasedSearch
+from helion.autotuner.base_search import PopulationMember
+from helion.autotuner.base_search import performance
+
+from helion import exc
+
+from .driver import DriverOptions
+from .driver import Measurement
+from .driver import SearchDriver
+from .prompts import system_message
+from .record import RunRecord
+from .settings import OpenEvolveSettings
+from .settings import api_key
+from .settings import public_view
+from .settings import resolve_settings
+from .space import HelionSpace
+from .space import InvalidCandidate
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+    from collections.abc import Sequence
+
+    from helion.autotuner.base_search import _AutotunableKernel
+    from helion.autotuner.effort_profile import AutotuneEffortProfile
+    from helion.runtime.settings import Settings
+
+    import helion
+
+
+class _HelionBackend:
+    """Driver backend: Helion configs, validated by the space, measured by the search."""
+
+    def __init__(self, search: OpenEvolveSearch, space: HelionSpace) -> None:
+        self.search = search
+        self.space = space
+        self.members: dict[helion.Config, PopulationMember] = {}
+
+    def key(self, candidate: helion.Config) -> Hashable:
+        return candidate
+
+    def validate(self, raw: dict[str, object]) -> helion.Config:
+        config = self.space.validate(raw)
+        if not self.search._backend_config_is_viable(config):
+            raise InvalidCandidate("the backend rules this config out for this kernel and device")
+        return config
+
+    def plain(self, candidate: helion.Config) -> dict[str, object]:
+        return self.space.to_plain(candidate)
+
+    def random(self) -> helion.Config:
+        return self.space.random()
+
+    def neighbors(self, candidate: helion.Config, rng: random.Random) -> list[helion.Config]:
+        return self.space.neighbors(candidate, rng)
+
+    def measure(self, candidates: list[helion.Config], desc: str) -> list[Measurement]:
+        results = self.search.benchmark_batch(candidates, desc=desc, raise_if_no_viable_config=False)
+        out: list[Measurement] = []
+        for candidate, r in zip(candidates, results, strict=True):
+            member = PopulationMember(
+                fn=r.fn,
+                perfs=[r.perf],
+                flat_values=self.space.config_gen.flatten(r.config),
+                config=r.config,
+                status=r.status,
+                compile_time=r.compile_time,
+            )
+            self.search._record_benchmarked_member(member)
+            self.members[candidate] = member
+            ok = r.status == "ok" and math.isfinite(r.perf)
+            reason = "" if ok else _failure_reason(r.status)
+            out.append(Measurement(r.perf if ok else math.inf, "ok" if ok else r.status, reason, r.compile_time))
+        return out
+
+
+def _failure_reason(status: str) -> str:
+    return {
+        "error": "failed to compile or run",
+        "timeout": "compile timed out",
+        "accuracy_error": "wrong results (Helion's accuracy check against the default config)",
+        "filtered": "filtered out by the user's config filter or the backend",
+    }.get(status, status)
+
+
+class OpenEvolveSearch(PopulationBasedSearch):
+    """Helion search whose proposals come from OpenEvolve's LLM-guided evolution.
+
+    Args:
+        kernel: The bound kernel to tune.
+        args: Example arguments.
+        finishing_rounds: Helion's finishing rounds after the search (effort profile default).
+        settings: An :class:`OpenEvolveSettings`; keyword arguments override its fields.
+        **overrides: Any field of :class:`OpenEvolveSettings` (``max_evaluations``, ``model``,
+            ``api_base``, ``config_path``, ``strict``, ``record_path``...).
+    """
+
+    def __init__(
+        self,
+        kernel: _AutotunableKernel,
+        args: Sequence[object],
+        *,
+        finishing_rounds: int = 0,
+        settings: OpenEvolveSettings | None = None,
+        **overrides: object,
+    ) -> None:
+        super().__init__(kernel, args, finishing_rounds=finishing_rounds)
+        self.oe_settings = resolve_settings(str(self.settings.autotune_effort), settings, **overrides)
+        self.summary: dict[str, object] = {}
+        self.fallback_reason: str | None = None
+
+    @classmethod
+    def get_kwargs_from_profile(cls, profile: AutotuneEffortProfile, settings: Settings) -> dict[str, object]:
+        return super().get_kwargs_from_profile(profile, settings)
+
+    def _algorithm_cache_policy(self) -> dict[str, object]:
+        return {"openevolve_version": 1, **public_view(self.oe_settings)}
+
+    def _options(self, space: HelionSpace) -> DriverOptions:
+        s = self.oe_settings
+        seed = s.seed if s.seed is not None else int(self.settings.autotune_random_seed)
+        budget = self.settings.autotune_budget_seconds
+        max_seconds = min(x for x in (s.max_seconds, budget, math.inf) if x is not None)
+        engine = {
+            "iterations": max(100, s.max_evaluations * 4),
+            "openevolve": {
+                "model": s.model,
+                "api_base": s.api_base,
+                "api_key": api_key(s),
+                "yaml_path": s.config_path,
+                "temperature": s.temperature,
+                "llm_timeout_s": s.llm_timeout_s,
+                "llm_retries": s.llm_retries,
+                "parallel": s.parallel_llm_calls,
+                "islands": s.islands,
+                "seed": seed,
+                "diff_based": s.diff_based,
+            },
+        }
+        return DriverOptions(
+            max_evaluations=s.max_evaluations,
+            max_seconds=None if math.isinf(max_seconds) else max_seconds,
+            candidates_per_program=s.candidates_per_program,
+            initial_random=s.initial_random,
+            refinement=s.refinement,
+            refine_batch=s.refine_batch,
+            max_llm_failures=s.max_llm_failures,
+            strict=s.strict,
+            seed=seed,
+            engine_job=engine,
+            system_message=system_message(
+                kernel=self.kernel,
+                args=self.args,
+                space=space,
+                candidates=s.candidates_per_program,
+                diff_based=s.diff_based,
+            ),
+            title=f"Candidate configs for the Helion kernel {self._kernel_name()!r}",
+            keep_output_dir=s.output_dir,
+        )
+
+    def _final_pick_supported(self) -> bool:
+        # Helion's Pallas final pick times finalists with the TPU profiler; in interpret mode
+        # on a CPU there is no device to profile and the trace never completes.
+        return super()._final_pick_supported() and not self.settings.pallas_interpret
+
+    def _kernel_name(self) -> str:
+        fn = getattr(getattr(self.kernel, "kernel", None), "fn", None)
+        return getattr(fn, "__name__", "kernel")
+
+    def _autotune(self) -> helion.Config:
+        s = self.oe_settings
+        self.log(
+            f"Starting OpenEvolveSearch: max_evaluations={s.max_evaluations}, max_seconds={s.max_seconds}, model={s.model or 'default'}"
+        )
+        space = HelionSpace(self.config_gen, self.config_spec)
+        backend = _HelionBackend(self, space)
+        record = RunRecord(s.record_path)
+        driver = SearchDriver(backend, self._options(space), record, self.log, self.log.warning)
+        try:
+            driver.run(space.default)
+            self.population = sorted(backend.members.values(), key=performance)
+            if not self.population or not math.isfinite(self.population[0].perf):
+                raise exc.NoConfigFound
+            t0 = time.perf_counter()
+            config = self._finalize()
+            record.time.finalize_s += time.perf_counter() - t0
+            self._log_summary(driver, record, config)
+            return config
+        finally:
+            record.close()
+
+    def _log_summary(self, driver: SearchDriver[helion.Config], record: RunRecord, config: helion.Config) -> None:
+        default = driver.default.measurement.cost if driver.default else math.nan
+        best = min((m.perf for m in self.population if m.config == config), default=self.best.perf)
+        self.fallback_reason = driver.fallback_reason
+        self.summary = record.summary(
+            mode=driver.mode,
+            fallback_reason=driver.fallback_reason,
+            default_perf=default,
+            best_perf=best,
+            speedup=default / best if math.isfinite(default) and best > 0 else None,
+            best_config=dict(config.config),
+        )
+        x = self.summary
+        self.log(
+            f"OpenEvolveSearch ({x['mode']}): {x['evaluations']} evaluations, {x['llm_calls']} LLM calls, "
+            f"best {self.format_performance(best)} vs default {self.format_performance(default)} "
+            f"({x['speedup'] or 0:.2f}x); wall {x['wall_s']:.1f}s = measure {x['measure_s']:.1f}s "
+            f"+ LLM wait {x['llm_wait_s']:.1f}s + startup {x['startup_s']:.1f}s + finalize {x['finalize_s']:.1f}s "
+            f"+ other {x['other_s']:.1f}s (device busy {x['busy_share']:.0%})"
+        )

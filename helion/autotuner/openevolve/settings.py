@@ -1,0 +1,124 @@
+"""This search's settings: one frozen dataclass of defaults, effort profiles, env and kwargs.
+
+Precedence, lowest first: :data:`DEFAULTS` (with the budget of Helion's ``autotune_effort``
+profile, :data:`EFFORT_BUDGETS`), ``HELION_OPENEVOLVE_*`` environment variables (read through
+Helion's ``_env_get_*`` helpers, so an empty value is unset and a bad one names the
+variable), then keyword arguments. Anything OpenEvolve itself supports (several models,
+providers, prompt and database options) can also come from an OpenEvolve YAML file
+(``config_path``); explicit settings here override the YAML's LLM fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import fields
+from dataclasses import replace
+import os
+
+from helion.runtime.settings import _env_get_bool
+from helion.runtime.settings import _env_get_int
+from helion.runtime.settings import _env_get_optional_float
+from helion.runtime.settings import _env_get_optional_int
+from helion.runtime.settings import _env_get_str_or_none
+
+
+@dataclass(frozen=True)
+class OpenEvolveSettings:
+    """Defaults of the OpenEvolve search (see README for each setting's variable)."""
+
+    max_evaluations: int = 100  # configs measured, baseline and refinement included
+    max_seconds: float | None = None  # wall-clock budget of the search loop
+    model: str | None = None  # default "gpt-4o-mini" unless the YAML names models
+    api_base: str | None = None  # any OpenAI-compatible endpoint; default api.openai.com
+    api_key: str | None = None  # default: $OPENAI_API_KEY
+    config_path: str | None = None  # an OpenEvolve YAML file
+    candidates_per_program: int = 6  # configs the LLM writes into each evolved program
+    parallel_llm_calls: int = 3  # OpenEvolve iterations in flight at once
+    islands: int = 3
+    initial_random: int = 4  # random configs in the seed program, beside the default
+    refinement: bool = True  # measure neighbours of the best while the LLM thinks
+    refine_batch: int = 8
+    max_llm_failures: int = 3  # consecutive LLM transport failures before falling back
+    llm_timeout_s: int = 120
+    llm_retries: int = 1
+    temperature: float = 0.7
+    diff_based: bool = False  # SEARCH/REPLACE edits instead of whole-program rewrites
+    strict: bool = False  # raise instead of falling back to random search
+    record_path: str | None = None  # JSON-lines run record
+    output_dir: str | None = None  # keep OpenEvolve's folder (database, logs) here
+    seed: int | None = None  # default: Helion's autotune_random_seed
+
+
+DEFAULTS = OpenEvolveSettings()
+
+#: ``autotune_effort`` -> budget. ``quick`` fits a CI-sized run, ``full`` a real tuning session.
+EFFORT_BUDGETS: dict[str, dict[str, object]] = {
+    "none": {"max_evaluations": 1, "max_seconds": 60.0},
+    "quick": {"max_evaluations": 40, "max_seconds": 300.0},
+    "full": {"max_evaluations": 160, "max_seconds": 1800.0},
+}
+
+_ENV = "HELION_OPENEVOLVE_"
+
+
+def _from_env() -> dict[str, object]:
+    out: dict[str, object] = {}
+    for f in fields(OpenEvolveSettings):
+        var = _ENV + f.name.upper()
+        if not os.environ.get(var, "").strip():
+            continue
+        kind = str(f.type)
+        if kind == "bool":
+            out[f.name] = _env_get_bool(var, False)
+        elif kind == "int":
+            out[f.name] = _env_get_int(var, 0)
+        elif kind == "int | None":
+            out[f.name] = _env_get_optional_int(var)
+        elif kind in ("float", "float | None"):
+            out[f.name] = _env_get_optional_float(var)
+        else:
+            out[f.name] = _env_get_str_or_none(var, None)
+    return out
+
+
+def resolve_settings(effort: str, base: OpenEvolveSettings | None = None, **overrides: object) -> OpenEvolveSettings:
+    """Defaults for ``effort``, then environment, then ``base``'s non-default fields, then kwargs."""
+    unknown = set(overrides) - {f.name for f in fields(OpenEvolveSettings)}
+    if unknown:
+        raise TypeError(f"unknown OpenEvolve search settings: {sorted(unknown)}")
+    settings = replace(DEFAULTS, **EFFORT_BUDGETS.get(effort, {}))  # type: ignore[arg-type]
+    settings = replace(settings, **_from_env())  # type: ignore[arg-type]
+    if base is not None:
+        changed = {
+            f.name: getattr(base, f.name) for f in fields(base) if getattr(base, f.name) != getattr(DEFAULTS, f.name)
+        }
+        settings = replace(settings, **changed)
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    _check(settings)
+    return settings
+
+
+def _check(s: OpenEvolveSettings) -> None:
+    for name in (
+        "max_evaluations",
+        "candidates_per_program",
+        "parallel_llm_calls",
+        "islands",
+        "refine_batch",
+        "max_llm_failures",
+    ):
+        if getattr(s, name) < 1:
+            raise ValueError(f"OpenEvolve search setting {name} must be >= 1, got {getattr(s, name)}")
+    if s.max_seconds is not None and s.max_seconds <= 0:
+        raise ValueError(f"OpenEvolve search setting max_seconds must be > 0, got {s.max_seconds}")
+    if s.config_path is not None and not os.path.isfile(s.config_path):
+        raise ValueError(f"OpenEvolve config file not found: {s.config_path}")
+
+
+def api_key(s: OpenEvolveSettings) -> str | None:
+    return s.api_key or os.environ.get("OPENAI_API_KEY") or None
+
+
+def public_view(s: OpenEvolveSettings) -> dict[str, object]:
+    """Settings without the key: for logs, cache keys and the run record."""
+    return {f.name: getattr(s, f.name) for f in fields(s) if f.name != "api_key"}
