@@ -223,16 +223,17 @@ class SearchDriver(Generic[C]):
     def _loop(self) -> None:
         while not self.out_of_budget():
             self._check_engine()
-            if self.server is not None and not self.fallback_reason:
-                if proposals := self.server.take(0.0, limit=64):
-                    self._serve(proposals)
-                    continue
-                if self.options.refinement and (batch := self._refinement_batch()):
-                    self._measure([(c, "refine") for c in batch], "refining around the best")
-                    continue
+            llm_live = self.server is not None and not self.fallback_reason and not self._engine_finished
+            if llm_live and (proposals := self.server.take(0.0, limit=64)):  # type: ignore[union-attr]
+                self._serve(proposals)
+            elif not self.fallback_reason and self.options.refinement and (batch := self._refinement_batch()):
+                self._measure([(c, "refine") for c in batch], "refining around the best")
+            elif llm_live:
                 self._wait_for_llm()
-            else:
+            elif self.fallback_reason:
                 self._measure([(c, "fallback") for c in self._random_batch()], "random search (fallback)")
+            else:
+                self._measure([(c, "random") for c in self._random_batch()], "random search (LLM calls spent)")
 
     def _wait_for_llm(self) -> None:
         assert self.server is not None
@@ -277,7 +278,10 @@ class SearchDriver(Generic[C]):
             self._fall_back(f"OpenEvolve failed: {event.get('error')}")
         elif kind == "engine_finished":
             self._engine_finished = True
-            self._fall_back("OpenEvolve finished its iterations before the budget was spent")
+            self.record.write("engine_finished", llm_calls=self.record.counters.llm_calls)
+            self.log(
+                f"OpenEvolve spent its {self.record.counters.llm_calls} LLM calls; refining locally for the rest of the budget"
+            )
         elif kind == "started":
             self.record.write("engine_started", torch_imported=event.get("torch_imported"))
 

@@ -18,7 +18,7 @@ import time
 from typing import IO
 from typing import Literal
 
-Source = Literal["default", "seed", "llm", "refine", "fallback"]
+Source = Literal["default", "seed", "llm", "refine", "random", "fallback"]
 
 
 @dataclass

@@ -143,7 +143,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
         budget = self.settings.autotune_budget_seconds
         max_seconds = min(x for x in (s.max_seconds, budget, math.inf) if x is not None)
         engine = {
-            "iterations": max(100, s.max_evaluations * 4),
+            "iterations": s.max_llm_calls or max(24, s.max_evaluations),
             "openevolve": {
                 "model": s.model,
                 "api_base": s.api_base,

@@ -33,6 +33,7 @@ class OpenEvolveSettings:
     api_key: str | None = None  # default: $OPENAI_API_KEY
     config_path: str | None = None  # an OpenEvolve YAML file
     candidates_per_program: int = 6  # configs the LLM writes into each evolved program
+    max_llm_calls: int | None = None  # OpenEvolve iterations; default max(24, max_evaluations)
     parallel_llm_calls: int = 3  # OpenEvolve iterations in flight at once
     islands: int = 3
     initial_random: int = 4  # random configs in the seed program, beside the default

@@ -11,9 +11,11 @@ raises :class:`InvalidCandidate` with a reason the LLM reads next time.
 
 from __future__ import annotations
 
+import copy
 import random
 from typing import TYPE_CHECKING
 
+from helion.autotuner.block_id_sequence import BlockIdSequence
 from helion.autotuner.config_fragment import BaseIntegerFragment
 from helion.autotuner.config_fragment import BooleanFragment
 from helion.autotuner.config_fragment import EnumFragment
@@ -102,6 +104,7 @@ class HelionSpace:
         self.config_spec = config_spec
         self._layout = config_gen._key_to_flat_indices
         self._fixed = config_gen.overridden_flat_indices
+        self._flat_fields = config_spec._flat_fields()
         self.default = self.canonical(config_spec.autotune_reference_config())
 
     # -- description ---------------------------------------------------------------------------
@@ -116,6 +119,8 @@ class HelionSpace:
                 out[key] = {"type": "fixed", "value": default.get(key)}
                 continue
             frags = [fragment_spec(self.config_gen.flat_spec[i]) for i in indices]
+            if is_sequence and None in (default.get(key) or []):
+                frags = [{**f, "or_null": True} for f in frags]  # null: Helion's "no loop"
             out[key] = {"type": "list", "items": frags} if is_sequence else frags[0]
         return out
 
@@ -153,9 +158,20 @@ class HelionSpace:
             return
         if not isinstance(value, list) or len(value) != len(frags):
             raise InvalidCandidate(f"{key} must be a list of {len(frags)} values, got {value!r}")
-        for i, (frag, item) in enumerate(zip(frags, value, strict=True)):
-            if (why := fragment_violation(frag, item)) is not None:
+        encoded = self._encode(key, value)
+        for i, (frag, item, flat) in enumerate(zip(frags, value, encoded, strict=True)):
+            if (why := fragment_violation(frag, flat)) is not None:
                 raise InvalidCandidate(f"{key}[{i}]={item!r} {why}")
+
+    def _encode(self, key: str, value: list[object]) -> list[object]:
+        """Config values of a per-block field -> flat values (e.g. ``None`` = no reduction loop)."""
+        field = self._flat_fields.get(key)
+        if not isinstance(field, BlockIdSequence):
+            return value
+        try:
+            return list(field._encode_flat_values(self.config_spec, copy.deepcopy(value)))
+        except (TypeError, ValueError, AssertionError, exc.InvalidConfig) as e:
+            raise InvalidCandidate(f"{key}={value!r} is not valid: {e}") from None
 
     def canonical(self, config: helion.Config) -> helion.Config:
         """Helion's normalisation (with the user's overrides) of a full config."""

@@ -421,7 +421,7 @@ def _skeleton(listing: str) -> str:
 
 def _full_rewrite(parent: str | None, listing: str) -> str:
     span = candidates_span(parent) if parent else None
-    program = _skeleton(listing) if parent is None or span is None else parent[:span[0]] + listing + parent[span[1]:]
+    program = _skeleton(listing) if parent is None or span is None else parent[: span[0]] + listing + parent[span[1] :]
     return f"Here are new candidate configs.\n\n```python\n{program.rstrip()}\n```\n"
 
 

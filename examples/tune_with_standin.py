@@ -1,0 +1,168 @@
+"""Tune Helion kernels with the OpenEvolve search, end to end, on whatever this machine has.
+
+On a GPU the kernels run through Triton; with no GPU, through Helion's Pallas backend in
+interpret mode on the CPU (said at start). The LLM is the local stand-in server shipped with
+the plugin (``--llm-latency`` seconds per answer) unless ``--api-base`` names a real
+OpenAI-compatible endpoint (key from OPENAI_API_KEY). The search is chosen the way a user
+chooses it, through ``HELION_AUTOTUNER=OpenEvolveTuner``; nothing of the plugin is imported
+except the stand-in server. Prints, per kernel: default and tuned latency, speedup, wall time
+of tuning, evaluations and where the time went (from the run record).
+
+    python examples/tune_with_standin.py --kernels matmul,softmax --max-evaluations 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+import sys
+import tempfile
+import time
+
+ON_GPU = "--cpu" not in sys.argv and __import__("torch").cuda.is_available()
+if not ON_GPU:
+    os.environ.setdefault("HELION_BACKEND", "pallas")
+    os.environ.setdefault("HELION_PALLAS_INTERPRET", "1")
+
+import helion.language as hl  # noqa: E402
+import torch  # noqa: E402
+
+import helion  # noqa: E402
+
+
+@helion.kernel()
+def matmul(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    m, k = x.size()
+    _, n = y.size()
+    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
+    for tile_m, tile_n in hl.tile([m, n]):
+        acc = hl.zeros([tile_m, tile_n], dtype=torch.float32)
+        for tile_k in hl.tile(k):
+            acc = torch.addmm(acc, x[tile_m, tile_k], y[tile_k, tile_n])
+        out[tile_m, tile_n] = acc.to(x.dtype)
+    return out
+
+
+@helion.kernel()
+def softmax(x: torch.Tensor) -> torch.Tensor:
+    n, _m = x.size()
+    out = torch.empty_like(x)
+    for tile_n in hl.tile(n):
+        values = x[tile_n, :]
+        amax = torch.amax(values, dim=1, keepdim=True)
+        exp = torch.exp(values - amax)
+        out[tile_n, :] = exp / torch.sum(exp, dim=1, keepdim=True)
+    return out
+
+
+@helion.kernel()
+def vector_add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    out = torch.empty_like(x)
+    for tile in hl.tile(x.size()):
+        out[tile] = x[tile] + y[tile]
+    return out
+
+
+def workloads(device: str) -> dict[str, tuple[object, tuple[torch.Tensor, ...]]]:
+    if ON_GPU:
+        h = torch.float16
+        return {
+            "matmul": (
+                matmul,
+                (torch.randn(1024, 1024, device=device, dtype=h), torch.randn(1024, 1024, device=device, dtype=h)),
+            ),
+            "softmax": (softmax, (torch.randn(4096, 2560, device=device, dtype=h),)),
+            "vector_add": (
+                vector_add,
+                (torch.randn(1 << 24, device=device, dtype=h), torch.randn(1 << 24, device=device, dtype=h)),
+            ),
+        }
+    return {
+        "matmul": (matmul, (torch.randn(256, 256), torch.randn(256, 256))),
+        "softmax": (softmax, (torch.randn(256, 512),)),
+        "vector_add": (vector_add, (torch.randn(1 << 16), torch.randn(1 << 16))),
+    }
+
+
+def latency_ms(kernel: object, args: tuple[torch.Tensor, ...], config: helion.Config) -> float:
+    fn = kernel.bind(args).compile_config(config)  # type: ignore[attr-defined]
+    if ON_GPU:
+        from triton.testing import do_bench
+
+        return float(do_bench(lambda: fn(*args), warmup=50, rep=300))
+    fn(*args)
+    t0 = time.perf_counter()
+    for _ in range(3):
+        fn(*args)
+    return (time.perf_counter() - t0) / 3 * 1e3
+
+
+def tune(name: str, kernel: object, args: tuple[torch.Tensor, ...], record: Path) -> dict[str, object]:
+    os.environ["HELION_OPENEVOLVE_RECORD_PATH"] = str(record)
+    t0 = time.perf_counter()
+    kernel(*args)  # type: ignore[operator]  # first call autotunes with HELION_AUTOTUNER's search
+    wall = time.perf_counter() - t0
+    bound = kernel.bind(args)  # type: ignore[attr-defined]
+    tuned = bound._config
+    default = bound.config_spec.default_config()
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    summary = next(line for line in reversed(lines) if line["kind"] == "summary")
+    d, t = latency_ms(kernel, args, default), latency_ms(kernel, args, tuned)
+    return {"kernel": name, "default_ms": d, "tuned_ms": t, "speedup": d / t, "tune_wall_s": wall, **summary}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--kernels", default="matmul,softmax")
+    p.add_argument("--max-evaluations", type=int, default=None)
+    p.add_argument("--max-seconds", type=float, default=None)
+    p.add_argument("--llm-latency", type=float, default=2.0, help="stand-in LLM seconds per answer")
+    p.add_argument("--api-base", default=None, help="a real OpenAI-compatible endpoint instead of the stand-in")
+    p.add_argument("--model", default=None)
+    p.add_argument("--out", default=None, help="folder for run records and results.json")
+    p.add_argument("--cpu", action="store_true", help="use the CPU interpret backend even with a GPU")
+    a = p.parse_args()
+    device = "cuda" if ON_GPU else "cpu"
+    print(f"device: {torch.cuda.get_device_name() if ON_GPU else 'CPU (Helion Pallas backend, interpret mode)'}")
+    os.environ.setdefault("HELION_AUTOTUNER", "OpenEvolveTuner")
+    os.environ.setdefault("HELION_AUTOTUNE_EFFORT", "quick")
+    for var, value in (("MAX_EVALUATIONS", a.max_evaluations), ("MAX_SECONDS", a.max_seconds), ("MODEL", a.model)):
+        if value is not None:
+            os.environ[f"HELION_OPENEVOLVE_{var}"] = str(value)
+    out = Path(a.out or tempfile.mkdtemp(prefix="openevolve-example-"))
+    out.mkdir(parents=True, exist_ok=True)
+    standin = None
+    if a.api_base:
+        os.environ["HELION_OPENEVOLVE_API_BASE"] = a.api_base
+    else:
+        from helion.autotuner.openevolve.standin_llm import StandinLLM
+
+        standin = StandinLLM(mode="neighbors", latency_s=a.llm_latency).start()
+        os.environ["HELION_OPENEVOLVE_API_BASE"] = standin.url
+        os.environ.setdefault("OPENAI_API_KEY", "standin")
+        print(f"LLM: stand-in server at {standin.url}, {a.llm_latency}s per answer")
+    rows = []
+    try:
+        for name in a.kernels.split(","):
+            kernel, args = workloads(device)[name]
+            rows.append(tune(name, kernel, args, out / f"{name}.jsonl"))
+    finally:
+        if standin is not None:
+            standin.stop()
+    (out / "results.json").write_text(json.dumps(rows, indent=1, default=str))
+    print(
+        f"\n{'kernel':<11} {'default ms':>11} {'tuned ms':>10} {'speedup':>8} {'wall s':>7} {'evals':>6} {'LLM':>4}  mode / time split"
+    )
+    for r in rows:
+        print(
+            f"{r['kernel']:<11} {r['default_ms']:>11.4f} {r['tuned_ms']:>10.4f} {r['speedup']:>7.2f}x {r['tune_wall_s']:>7.1f} "
+            f"{r['evaluations']:>6} {r['llm_calls']:>4}  {r['mode']}: measure {r['measure_s']:.1f}s, LLM wait {r['llm_wait_s']:.1f}s, "
+            f"finalize {r['finalize_s']:.1f}s, other {r['other_s']:.1f}s, busy {r['busy_share']:.0%}, sources {r['by_source']}"
+        )
+    print(f"\nrun records and results.json: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Test setup: which form of the plugin is under test, CPU backends, the stand-in LLM.
+
+By default the tests use the installed package (what ``.ci/run`` installs with ``pip install .``)
+when it is installed, else this source tree, whose ``helion/autotuner`` folder is put on the
+installed Helion's ``helion.autotuner.__path__``. ``HELION_OPENEVOLVE_TEST_SOURCE=1`` forces the
+source tree. Every test checks that it left no child process behind.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+import sys
+import time
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def _use_source_tree() -> bool:
+    if os.environ.get("HELION_OPENEVOLVE_TEST_SOURCE") == "1":
+        return True
+    return importlib.util.find_spec("_helion_openevolve_hook") is None
+
+
+if _use_source_tree():
+    import helion.autotuner
+
+    helion.autotuner.__path__.insert(0, str(ROOT / "helion" / "autotuner"))
+    from helion.autotuner.openevolve_tuner import register
+
+    register()
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "test"), os.environ.get("PYTHONPATH")]))
+
+
+def _children() -> list[int]:
+    try:
+        import psutil
+    except ImportError:
+        return []
+    return [p.pid for p in psutil.Process().children(recursive=True)]
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes() -> object:
+    before = set(_children())
+    yield
+    deadline = time.monotonic() + 10
+    while (left := set(_children()) - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"child processes left behind: {sorted(left)}"
+
+
+@pytest.fixture
+def standin() -> object:
+    from helion.autotuner.openevolve.standin_llm import StandinLLM
+
+    with StandinLLM(mode="neighbors", latency_s=0.05, seed=1).start() as llm:
+        yield llm
+
+
+@pytest.fixture
+def pallas_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Helion's Pallas backend in interpret mode: real autotuning on the CPU."""
+    monkeypatch.setenv("HELION_BACKEND", "pallas")
+    monkeypatch.setenv("HELION_PALLAS_INTERPRET", "1")
+    monkeypatch.setenv("HELION_AUTOTUNE_EFFORT", "quick")
