@@ -248,12 +248,12 @@ class SearchDriver(Generic[C]):
             return
         for event in self.server.drain_events():
             self._on_event(event)
-        if (
-            self.fallback_reason is None
-            and self.engine is not None
-            and not self.engine.alive()
-            and not self._engine_finished
-        ):
+        if self.engine is None or self.engine.alive() or self._engine_finished or self.fallback_reason:
+            return
+        time.sleep(0.2)  # the engine's last events may still be in flight
+        for event in self.server.drain_events():
+            self._on_event(event)
+        if not self._engine_finished and self.fallback_reason is None:
             self._fall_back(self.engine.exit_reason())
 
     def _on_event(self, event: dict[str, object]) -> None:
