@@ -126,6 +126,7 @@ class SearchDriver(Generic[C]):
         self.server: EvaluationServer | None = None
         self._consecutive_llm_failures = 0
         self._seed_keys: set[Hashable] = set()
+        self._extra_seeds: list[dict[str, object]] = []
         self._engine_finished = False
         self._deadline = math.inf if options.max_seconds is None else time.perf_counter() + options.max_seconds
 
@@ -147,8 +148,12 @@ class SearchDriver(Generic[C]):
         return "fallback" if self.fallback_reason else "openevolve"
 
     # -- entry point ---------------------------------------------------------------------------
-    def run(self, default: C) -> None:
+    def run(self, default: C, seeds: list[C] | None = None) -> None:
+        """Search from ``default`` (the baseline of every speedup); ``seeds`` start the program."""
         workdir = Path(tempfile.mkdtemp(prefix="helion-openevolve-"))
+        self._extra_seeds = [
+            self.backend.plain(c) for c in seeds or [] if self.backend.key(c) != self.backend.key(default)
+        ]
         try:
             self._start(workdir)
             self.default = self._measure([(default, "default")], "default config")[0]
@@ -192,8 +197,12 @@ class SearchDriver(Generic[C]):
 
     def _seed_program(self) -> list[dict[str, object]]:
         seeds: list[dict[str, object]] = []
+        for plain in self._extra_seeds:
+            if plain not in seeds:
+                seeds.append(plain)
+        target = len(seeds) + self.options.initial_random
         for _ in range(self.options.initial_random * 3):
-            if len(seeds) >= self.options.initial_random:
+            if len(seeds) >= target:
                 break
             try:
                 plain = self.backend.plain(self.backend.random())
@@ -210,6 +219,9 @@ class SearchDriver(Generic[C]):
 
     def _stop(self, workdir: Path) -> None:
         if self.server is not None:
+            for event in self.server.drain_events():
+                if event.get("event") == "iteration":
+                    self._on_event(event)
             self.server.close()
         if self.engine is not None:
             self.engine.stop()
@@ -260,7 +272,7 @@ class SearchDriver(Generic[C]):
         kind = event.get("event")
         c = self.record.counters
         if kind == "iteration":
-            c.llm_calls += 1
+            c.llm_calls += not event.get("ok")  # successful calls are counted as proposals arrive
             tokens = event.get("tokens") or {}
             c.prompt_tokens += int(tokens.get("prompt", 0))  # type: ignore[union-attr]
             c.completion_tokens += int(tokens.get("completion", 0))  # type: ignore[union-attr]
@@ -325,6 +337,7 @@ class SearchDriver(Generic[C]):
 
     def _plan(self, proposal: Proposal) -> list[tuple[str, C | None, str]]:
         c = self.record.counters
+        c.llm_calls += c.proposals > 0  # every program after the seed program is an LLM answer
         c.proposals += 1
         plan: list[tuple[str, C | None, str]] = []
         for raw in proposal.candidates:

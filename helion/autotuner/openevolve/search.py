@@ -185,6 +185,16 @@ class OpenEvolveSearch(PopulationBasedSearch):
         # on a CPU there is no device to profile and the trace never completes.
         return super()._final_pick_supported() and not self.settings.pallas_interpret
 
+    def _seed_configs(self, space: HelionSpace) -> list[helion.Config]:
+        """Helion's reference config, the compiler's seeds and the user's seed configs."""
+        seeds = [space.default]
+        try:
+            seeds += [config for _, config in self.config_gen.seed_flat_config_pairs()]
+            seeds += [space.canonical(c) for c in self._autotune_seed_configs()]
+        except exc.InvalidConfig as e:  # a bad seed is skipped, never fatal
+            self.log.warning(f"OpenEvolveSearch: skipping seed configs: {e}")
+        return seeds
+
     def _kernel_name(self) -> str:
         fn = getattr(getattr(self.kernel, "kernel", None), "fn", None)
         return getattr(fn, "__name__", "kernel")
@@ -199,7 +209,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
         record = RunRecord(s.record_path)
         driver = SearchDriver(backend, self._options(space), record, self.log, self.log.warning)
         try:
-            driver.run(space.default)
+            driver.run(space.canonical(self.config_spec.default_config()), self._seed_configs(space))
             self.population = sorted(backend.members.values(), key=performance)
             if not self.population or not math.isfinite(self.population[0].perf):
                 raise exc.NoConfigFound

@@ -1,0 +1,126 @@
+"""End to end: a Helion kernel tuned by the OpenEvolve search through Helion's own entry points.
+
+Real Pallas-on-CPU tuning with the stand-in LLM: through ``autotuner_fn=openevolve_autotuner``
+in code, and through ``HELION_AUTOTUNER=OpenEvolveTuner`` in a fresh process that imports only
+Helion and the kernel.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+import torch
+
+from helion.autotuner.openevolve_tuner import openevolve_autotuner
+from oe_util import FAST
+from oe_util import evaluations
+from oe_util import fast_pallas  # noqa: F401 (fixture)
+from oe_util import fresh_matmul
+from oe_util import matmul_args
+from oe_util import measured_ok_configs
+from oe_util import read_record
+from oe_util import run_script
+
+if TYPE_CHECKING:
+    from helion.autotuner.openevolve.standin_llm import StandinLLM
+
+pytestmark = pytest.mark.usefixtures("fast_pallas")
+
+
+def test_autotuner_fn_in_code(tmp_path: Path, standin: StandinLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    record = tmp_path / "record.jsonl"
+    tuner = openevolve_autotuner(
+        **{**FAST, "max_evaluations": 8},
+        api_base=standin.url,
+        api_key="test-key",
+        record_path=str(record),
+    )
+    kernel = fresh_matmul(autotuner_fn=tuner)
+    x, y = matmul_args()
+    out = kernel(x, y)
+    torch.testing.assert_close(out, x @ y, rtol=1e-4, atol=1e-4)
+
+    lines = read_record(record)
+    assert standin.requests > 0
+    llm_ok = evaluations(lines, source="llm", status="ok")
+    assert llm_ok, [(line.get("source"), line.get("status")) for line in lines]
+    summary = [line for line in lines if line["kind"] == "summary"]
+    assert len(summary) == 1
+    assert summary[0]["mode"] == "openevolve"
+    assert summary[0]["evaluations"] <= 8
+    started = [line for line in lines if line["kind"] == "engine_started"]
+    assert started
+    assert started[0]["torch_imported"] is False
+
+    bound = kernel.bind((x, y))
+    assert bound._config is not None
+    chosen = dict(bound._config.config)
+    assert chosen == summary[0]["best_config"]
+    assert chosen in measured_ok_configs(lines)
+
+    # Same shapes again: served without searching (no new record lines, no LLM requests).
+    requests = standin.requests
+    n_lines = len(lines)
+    x2, y2 = matmul_args()
+    out2 = kernel(x2, y2)
+    torch.testing.assert_close(out2, x2 @ y2, rtol=1e-4, atol=1e-4)
+    assert len(read_record(record)) == n_lines
+    assert standin.requests == requests
+    assert dict(kernel.bind((x2, y2))._config.config) == chosen  # type: ignore[union-attr]
+
+
+def test_openevolve_autotuner_rejects_unknown_setting() -> None:
+    with pytest.raises(TypeError):
+        openevolve_autotuner(max_evaluationz=3)
+    with pytest.raises(ValueError, match="max_evaluations"):
+        openevolve_autotuner(max_evaluations=0)
+
+
+_ENV_SCRIPT = textwrap.dedent(
+    """
+    import sys, torch
+    import helion
+    import kernels
+    x, y = torch.randn(128, 128), torch.randn(128, 128)
+    out = kernels.matmul(x, y)
+    torch.testing.assert_close(out, x @ y, rtol=1e-4, atol=1e-4)
+    print("OURS_IMPORTED_BY_USER_CODE", "helion.autotuner.openevolve_tuner" in sys.modules)
+    """
+)
+
+
+@pytest.mark.parametrize("name", ["OpenEvolveTuner", "OpenEvolveSearch"])
+def test_helion_autotuner_env(name: str, tmp_path: Path, standin: StandinLLM) -> None:
+    record = tmp_path / "record.jsonl"
+    env = {
+        "HELION_AUTOTUNER": name,
+        "HELION_OPENEVOLVE_API_BASE": standin.url,
+        "OPENAI_API_KEY": "test-key",
+        "HELION_OPENEVOLVE_RECORD_PATH": str(record),
+        "HELION_OPENEVOLVE_MAX_EVALUATIONS": "8",
+        "HELION_OPENEVOLVE_MAX_SECONDS": "90",
+        "HELION_OPENEVOLVE_INITIAL_RANDOM": "1",
+        "HELION_OPENEVOLVE_REFINEMENT": "0",
+        "HELION_OPENEVOLVE_LLM_TIMEOUT_S": "5",
+    }
+    proc = run_script(_ENV_SCRIPT, env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "OURS_IMPORTED_BY_USER_CODE" in proc.stdout
+    lines = read_record(record)
+    assert lines, proc.stderr[-4000:]
+    assert standin.requests > 0
+    assert evaluations(lines, source="llm", status="ok")
+    summary = [line for line in lines if line["kind"] == "summary"]
+    assert len(summary) == 1
+    assert summary[0]["mode"] == "openevolve"
+    assert summary[0]["evaluations"] <= 8
+    assert summary[0]["best_config"] in measured_ok_configs(lines)
+    assert f"Starting OpenEvolveSearch" in proc.stderr + proc.stdout
+    # The record holds plain JSON configs.
+    for line in evaluations(lines):
+        json.dumps(line["config"])
