@@ -99,6 +99,13 @@ def latency_ms(kernel: object, args: tuple[torch.Tensor, ...], config: helion.Co
     return (time.perf_counter() - t0) / 3 * 1e3
 
 
+#: Another search (e.g. PatternSearch) writes no run record: its rows show only latency and wall.
+_NO_RECORD: dict[str, object] = {
+    "evaluations": "-", "llm_calls": "-", "mode": os.environ.get("HELION_AUTOTUNER", "-"), "measure_s": 0.0,
+    "llm_wait_s": 0.0, "finalize_s": 0.0, "other_s": 0.0, "busy_share": 0.0, "by_source": {},
+}  # fmt: skip
+
+
 def tune(name: str, kernel: object, args: tuple[torch.Tensor, ...], record: Path) -> dict[str, object]:
     os.environ["HELION_OPENEVOLVE_RECORD_PATH"] = str(record)
     t0 = time.perf_counter()
@@ -107,8 +114,8 @@ def tune(name: str, kernel: object, args: tuple[torch.Tensor, ...], record: Path
     bound = kernel.bind(args)  # type: ignore[attr-defined]
     tuned = bound._config
     default = bound.config_spec.default_config()
-    lines = [json.loads(line) for line in record.read_text().splitlines()]
-    summary = next(line for line in reversed(lines) if line["kind"] == "summary")
+    lines = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+    summary = next((line for line in reversed(lines) if line["kind"] == "summary"), _NO_RECORD)
     d, t = latency_ms(kernel, args, default), latency_ms(kernel, args, tuned)
     return {"kernel": name, "default_ms": d, "tuned_ms": t, "speedup": d / t, "tune_wall_s": wall, **summary}
 
@@ -123,10 +130,11 @@ def main() -> None:
     p.add_argument("--model", default=None)
     p.add_argument("--out", default=None, help="folder for run records and results.json")
     p.add_argument("--cpu", action="store_true", help="use the CPU interpret backend even with a GPU")
+    p.add_argument("--search", default="OpenEvolveTuner", help="HELION_AUTOTUNER value, e.g. PatternSearch to compare")
     a = p.parse_args()
     device = "cuda" if ON_GPU else "cpu"
     print(f"device: {torch.cuda.get_device_name() if ON_GPU else 'CPU (Helion Pallas backend, interpret mode)'}")
-    os.environ.setdefault("HELION_AUTOTUNER", "OpenEvolveTuner")
+    os.environ["HELION_AUTOTUNER"] = a.search
     os.environ.setdefault("HELION_AUTOTUNE_EFFORT", "quick")
     for var, value in (("MAX_EVALUATIONS", a.max_evaluations), ("MAX_SECONDS", a.max_seconds), ("MODEL", a.model)):
         if value is not None:
