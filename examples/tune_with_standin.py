@@ -117,7 +117,7 @@ def tune(name: str, kernel: object, args: tuple[torch.Tensor, ...], record: Path
     lines = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
     summary = next((line for line in reversed(lines) if line["kind"] == "summary"), _NO_RECORD)
     d, t = latency_ms(kernel, args, default), latency_ms(kernel, args, tuned)
-    return {"kernel": name, "default_ms": d, "tuned_ms": t, "speedup": d / t, "tune_wall_s": wall, **summary}
+    return {**summary, "kernel": name, "default_ms": d, "tuned_ms": t, "speedup": d / t, "tune_wall_s": wall}
 
 
 def main() -> None:

@@ -77,8 +77,6 @@ def test_autotuner_fn_in_code(tmp_path: Path, standin: StandinLLM, monkeypatch: 
 def test_openevolve_autotuner_rejects_unknown_setting() -> None:
     with pytest.raises(TypeError):
         openevolve_autotuner(max_evaluationz=3)
-    with pytest.raises(ValueError, match="max_evaluations"):
-        openevolve_autotuner(max_evaluations=0)
 
 
 _ENV_SCRIPT = textwrap.dedent(
@@ -120,7 +118,7 @@ def test_helion_autotuner_env(name: str, tmp_path: Path, standin: StandinLLM) ->
     assert summary[0]["mode"] == "openevolve"
     assert summary[0]["evaluations"] <= 8
     assert summary[0]["best_config"] in measured_ok_configs(lines)
-    assert f"Starting OpenEvolveSearch" in proc.stderr + proc.stdout
+    assert "Starting OpenEvolveSearch" in proc.stderr + proc.stdout
     # The record holds plain JSON configs.
     for line in evaluations(lines):
         json.dumps(line["config"])
