@@ -7,10 +7,10 @@ tuning on the CPU.
 
 from __future__ import annotations
 
+import helion.language as hl
 import torch
 
 import helion
-import helion.language as hl
 
 
 @helion.kernel()

@@ -39,11 +39,7 @@ def read_record(path: Path) -> list[dict[str, object]]:
 
 
 def evaluations(lines: list[dict[str, object]], **match: object) -> list[dict[str, object]]:
-    return [
-        line
-        for line in lines
-        if line["kind"] == "evaluation" and all(line.get(k) == v for k, v in match.items())
-    ]
+    return [line for line in lines if line["kind"] == "evaluation" and all(line.get(k) == v for k, v in match.items())]
 
 
 def measured_ok_configs(lines: list[dict[str, object]]) -> list[dict[str, object]]:

@@ -12,10 +12,6 @@ from pathlib import Path
 import textwrap
 from typing import TYPE_CHECKING
 
-import pytest
-import torch
-
-from helion.autotuner.openevolve_tuner import openevolve_autotuner
 from oe_util import FAST
 from oe_util import evaluations
 from oe_util import fast_pallas  # noqa: F401 (fixture)
@@ -24,6 +20,10 @@ from oe_util import matmul_args
 from oe_util import measured_ok_configs
 from oe_util import read_record
 from oe_util import run_script
+import pytest
+import torch
+
+from helion.autotuner.openevolve_tuner import openevolve_autotuner
 
 if TYPE_CHECKING:
     from helion.autotuner.openevolve.standin_llm import StandinLLM

@@ -11,11 +11,6 @@ from pathlib import Path
 import textwrap
 from typing import TYPE_CHECKING
 
-import pytest
-
-import helion
-from helion.autotuner.openevolve_tuner import OpenEvolveSearch
-from helion.autotuner.openevolve_tuner import OpenEvolveUnavailable
 from oe_util import FAST
 from oe_util import bind_matmul
 from oe_util import closed_port_url
@@ -24,6 +19,11 @@ from oe_util import fast_pallas  # noqa: F401 (fixture)
 from oe_util import measured_ok_configs
 from oe_util import read_record
 from oe_util import run_script
+import pytest
+
+import helion
+from helion.autotuner.openevolve_tuner import OpenEvolveSearch
+from helion.autotuner.openevolve_tuner import OpenEvolveUnavailable
 
 if TYPE_CHECKING:
     from helion.autotuner.openevolve.standin_llm import StandinLLM
@@ -157,7 +157,9 @@ _SCRIPT = textwrap.dedent(
 )
 
 
-def _run_subprocess(tmp_path: Path, prelude: str, env: dict[str, str]) -> tuple[dict[str, object], list[dict[str, object]]]:
+def _run_subprocess(
+    tmp_path: Path, prelude: str, env: dict[str, str]
+) -> tuple[dict[str, object], list[dict[str, object]]]:
     record = tmp_path / "record.jsonl"
     proc = run_script(_SCRIPT.format(prelude=prelude, record=str(record)), env)
     assert proc.returncode == 0, proc.stderr[-4000:]

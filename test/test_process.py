@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import multiprocessing
-import pickle
 from pathlib import Path
+import pickle
 import threading
 import time
 from typing import TYPE_CHECKING
 
+from oe_util import FAST
+from oe_util import bind_matmul
+from oe_util import evaluations
+from oe_util import fast_pallas  # noqa: F401 (fixture)
+from oe_util import read_record
+import oe_worker
 import psutil
 import pytest
 
@@ -17,15 +23,18 @@ from helion.autotuner.openevolve import protocol
 from helion.autotuner.openevolve.engine import ALIAS
 from helion.autotuner.openevolve.program import render_program
 from helion.autotuner.openevolve_tuner import OpenEvolveSearch
-from oe_util import FAST
-from oe_util import bind_matmul
-from oe_util import evaluations
-from oe_util import fast_pallas  # noqa: F401 (fixture)
-from oe_util import read_record
-import oe_worker
 
 if TYPE_CHECKING:
     from helion.autotuner.openevolve.standin_llm import StandinLLM
+
+
+@pytest.fixture(scope="module", autouse=True)
+def resource_tracker() -> None:
+    """multiprocessing's resource tracker lives as long as this process: start it up front."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+
 
 CANDIDATES: list[dict[str, object]] = [{"num_warps": 4}, {"num_warps": 8}, {"num_warps": 16}]
 

@@ -20,7 +20,9 @@ def _wrap(body: str) -> str:
 
 
 def test_valid_block() -> None:
-    text = _wrap('    {"block_sizes": [64, 32], "num_warps": 4},\n    {"num_stages": 2, "pid_type": "flat", "x": None},')
+    text = _wrap(
+        '    {"block_sizes": [64, 32], "num_warps": 4},\n    {"num_stages": 2, "pid_type": "flat", "x": None},'
+    )
     parsed = parse_program(text, max_candidates=8)
     assert parsed.rejected == []
     assert parsed.candidates == [

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import kernels
 import pytest
 import torch
 
 import helion
 from helion.autotuner.openevolve.space import HelionSpace
 from helion.autotuner.openevolve.space import InvalidCandidate
-import kernels
 
 if TYPE_CHECKING:
     from collections.abc import Callable

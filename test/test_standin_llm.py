@@ -33,13 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import ModuleType
 
-MODULE_PATH = (
-    Path(__file__).resolve().parents[1]
-    / "helion"
-    / "autotuner"
-    / "openevolve"
-    / "standin_llm.py"
-)
+MODULE_PATH = Path(__file__).resolve().parents[1] / "helion" / "autotuner" / "openevolve" / "standin_llm.py"
 
 SPACE: dict[str, Any] = {
     "block_sizes": {
@@ -168,9 +162,7 @@ def test_diff_mode_applies_with_openevolve(mod: ModuleType, llm: Any) -> None:
 def test_neighbors_move_one_or_two_fields_of_best(mod: ModuleType) -> None:
     best = {**DEFAULT, "num_warps": 8, "block_sizes": [128, 64, 32]}
     extra = f"Feedback\nBEST_CONFIG_JSON: {json.dumps(best)}\n"
-    text = mod.propose(
-        system_text(8), user_text(extra=extra), "neighbors", random.Random(3)
-    )
+    text = mod.propose(system_text(8), user_text(extra=extra), "neighbors", random.Random(3))
     candidates = candidates_of(mod, python_block(text))
     assert_valid_batch(mod, candidates, 8)
     for candidate in candidates:
@@ -181,9 +173,7 @@ def test_neighbors_move_one_or_two_fields_of_best(mod: ModuleType) -> None:
 
 def test_neighbors_are_deterministic_per_seed(mod: ModuleType) -> None:
     def run(seed: int) -> str:
-        return mod.propose(
-            system_text(4), user_text(), "neighbors", random.Random(seed)
-        )
+        return mod.propose(system_text(4), user_text(), "neighbors", random.Random(seed))
 
     assert run(7) == run(7)
 
@@ -262,16 +252,12 @@ def test_usage_and_models_and_404(llm: Any) -> None:
     ids = [m.id for m in client(llm.url).models.list()]
     assert "standin:neighbors" in ids
     with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(
-            urllib.request.Request(f"{llm.url}/completions", data=b"{}"), timeout=5
-        )
+        urllib.request.urlopen(urllib.request.Request(f"{llm.url}/completions", data=b"{}"), timeout=5)
     assert info.value.code == 404
 
 
 def test_openevolve_client_round_trip(mod: ModuleType, llm: Any) -> None:
-    cfg = LLMModelConfig(
-        api_base=llm.url, api_key="x", name="standin", timeout=10, retries=0
-    )
+    cfg = LLMModelConfig(api_base=llm.url, api_key="x", name="standin", timeout=10, retries=0)
     messages = [{"role": "user", "content": user_text()}]
     text = asyncio.run(OpenAILLM(cfg).generate_with_context(system_text(4), messages))
     assert_valid_batch(mod, candidates_of(mod, python_block(text)), 4)

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from helion.autotuner.openevolve.config_space import TuneResult
+from helion.autotuner.openevolve.config_space import tune_config_space
 from helion.autotuner.openevolve.driver import OpenEvolveUnavailable
 from helion.autotuner.openevolve.search import OpenEvolveSearch
 from helion.autotuner.openevolve.settings import OpenEvolveSettings
+from helion.autotuner.openevolve.settings import resolve_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,8 +35,10 @@ __all__ = [
     "OpenEvolveSettings",
     "OpenEvolveTuner",
     "OpenEvolveUnavailable",
+    "TuneResult",
     "openevolve_autotuner",
     "register",
+    "tune_config_space",
 ]
 
 
@@ -44,7 +49,7 @@ def openevolve_autotuner(**settings: object) -> Callable[..., BaseAutotuner]:
     search in the configured autotune cache, so a second run of the same kernel and shapes
     is served from the cache instead of searching again.
     """
-    OpenEvolveSettings(**{k: v for k, v in settings.items() if k != "settings"})  # type: ignore[arg-type]
+    resolve_settings("full", **settings)  # bad names or values fail here, not at the first call
 
     def autotuner_fn(bound_kernel: BoundKernel, args: Sequence[object], **kwargs: object) -> BaseAutotuner:
         import inspect

@@ -71,7 +71,7 @@ class Backend(Protocol[C]):
     def validate(self, raw: dict[str, object]) -> C: ...  # ValueError with a reason if invalid
     def plain(self, candidate: C) -> dict[str, object]: ...
     def measure(self, candidates: list[C], desc: str) -> list[Measurement]: ...
-    def random(self) -> C: ...
+    def random(self, rng: random.Random) -> C: ...
     def neighbors(self, candidate: C, rng: random.Random) -> list[C]: ...
 
 
@@ -93,6 +93,9 @@ class DriverOptions:
     title: str = "Candidate configs"
     objective_timeout_s: float = 900.0
     keep_output_dir: str | None = None
+    #: True: costs are positive latencies and the LLM's score is default/cost (a speedup).
+    #: False: the LLM's score is -cost (e.g. a maximised objective).
+    ratio_scores: bool = True
 
 
 @dataclass
@@ -145,7 +148,10 @@ class SearchDriver(Generic[C]):
 
     @property
     def mode(self) -> str:
-        return "fallback" if self.fallback_reason else "openevolve"
+        """``openevolve`` only once an LLM-written program arrived; never for a fallback run."""
+        if self.fallback_reason:
+            return "fallback"
+        return "openevolve" if self.record.counters.proposals > 1 else "refinement-only (no LLM answer arrived)"
 
     # -- entry point ---------------------------------------------------------------------------
     def run(self, default: C, seeds: list[C] | None = None) -> None:
@@ -205,7 +211,7 @@ class SearchDriver(Generic[C]):
             if len(seeds) >= target:
                 break
             try:
-                plain = self.backend.plain(self.backend.random())
+                plain = self.backend.plain(self.backend.random(self.rng))
             except (ValueError, RuntimeError):
                 continue
             if plain not in seeds:
@@ -329,11 +335,8 @@ class SearchDriver(Generic[C]):
         best = self.best
         for proposal, plan in zip(proposals, plans, strict=True):
             outcomes = [self._outcome(i, status, cand, reason) for i, (status, cand, reason) in enumerate(plan)]
-            proposal.reply(
-                Reply(
-                    outcomes, self.backend.plain(best.candidate) if best else None, self._speedup(best), finished=False
-                )
-            )
+            best_plain = self.backend.plain(best.candidate) if best else None
+            proposal.reply(Reply(outcomes, best_plain, self._speedup(best), ratio=self.options.ratio_scores))
 
     def _plan(self, proposal: Proposal) -> list[tuple[str, C | None, str]]:
         c = self.record.counters
@@ -370,6 +373,9 @@ class SearchDriver(Generic[C]):
         return Outcome(index, "duplicate" if status == "duplicate" else "ok", "", plain, m.cost, self._speedup(entry))
 
     def _speedup(self, entry: Entry[C] | None) -> float | None:
+        """The score OpenEvolve maximises: speedup over the default, or -cost."""
+        if entry is not None and not self.options.ratio_scores:
+            return -entry.measurement.cost if math.isfinite(entry.measurement.cost) else None
         base = self.default.measurement.cost if self.default else math.nan
         if (
             entry is None
@@ -427,7 +433,7 @@ class SearchDriver(Generic[C]):
             if len(batch) >= want:
                 break
             try:
-                candidate = self.backend.random()
+                candidate = self.backend.random(self.rng)
             except (ValueError, RuntimeError):
                 continue
             key = self.backend.key(candidate)

@@ -17,6 +17,7 @@ import contextlib
 from dataclasses import asdict
 from dataclasses import dataclass
 import json
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client
 from multiprocessing.connection import Connection
 from multiprocessing.connection import Listener
@@ -30,6 +31,9 @@ from typing import Literal
 
 from .program import ProgramError
 from .program import parse_program
+
+#: combined_score of a program with no measured candidate when scores are raw objective values.
+NO_SCORE = -1e30
 
 OutcomeStatus = Literal["ok", "invalid", "failed", "duplicate", "skipped"]
 
@@ -54,6 +58,8 @@ class Reply:
     best_config: dict[str, object] | None = None
     best_speedup: float | None = None
     finished: bool = False
+    #: True: scores are speedups over the default config; False: raw objective scores.
+    ratio: bool = True
 
     def to_wire(self) -> dict[str, object]:
         return asdict(self)
@@ -67,6 +73,7 @@ class Reply:
             best_config=data.get("best_config"),  # type: ignore[arg-type]
             best_speedup=data.get("best_speedup"),  # type: ignore[arg-type]
             finished=bool(data.get("finished")),
+            ratio=bool(data.get("ratio", True)),
         )
 
 
@@ -118,13 +125,11 @@ class EvaluationServer:
         while not self._stop.is_set():
             try:
                 conn = self._listener.accept()
-            except (OSError, EOFError):
-                # OSError: listener closed (shutdown); EOFError/AuthenticationError: a peer
-                # without the key or that hung up mid-handshake. Neither stops the server.
+            except (OSError, EOFError, AuthenticationError):
+                # OSError: the listener was closed (shutdown). EOFError/AuthenticationError: a
+                # peer without the key, or one that hung up mid-handshake, is skipped.
                 if self._stop.is_set():
                     return
-                continue
-            except Exception:  # multiprocessing.AuthenticationError and friends: skip the peer
                 continue
             thread = threading.Thread(target=self._serve, args=(conn,), name="openevolve-eval-conn", daemon=True)
             self._threads.append(thread)
@@ -226,7 +231,7 @@ class Objective:
         message = self._message(Path(program_path).read_bytes())
         try:
             reply = self._ask(message)
-        except (OSError, EOFError, TimeoutError) as e:
+        except (OSError, EOFError, TimeoutError, AuthenticationError) as e:
             reply = Reply(outcomes=[], finished=True)
             message["program_error"] = f"the search did not answer ({type(e).__name__})"
         metrics, artifacts = score_outcomes(message, reply)
@@ -257,11 +262,12 @@ class Objective:
 
 def score_outcomes(message: dict[str, object], reply: Reply) -> tuple[dict[str, float], dict[str, str]]:
     """OpenEvolve metrics (``combined_score`` = best speedup vs the default) and feedback text."""
-    speedups = [o.speedup for o in reply.outcomes if o.status in ("ok", "duplicate") and o.speedup]
+    speedups = [o.speedup for o in reply.outcomes if o.status in ("ok", "duplicate") and o.speedup is not None]
     n = max(1, len(reply.outcomes) + len(message.get("rejected") or []))  # type: ignore[arg-type]
     valid = sum(o.status in ("ok", "duplicate", "failed") for o in reply.outcomes)
     metrics = {
-        "combined_score": max(speedups, default=0.0),
+        # A program with nothing measured ranks below every measured one (raw scores can be < 0).
+        "combined_score": max(speedups) if speedups else (0.0 if reply.ratio else NO_SCORE),
         "valid_fraction": valid / n,
         "measured": float(sum(o.status == "ok" for o in reply.outcomes)),
     }
@@ -277,14 +283,18 @@ def feedback_text(message: dict[str, object], reply: Reply) -> str:
         lines.append(f"candidate #{index}: rejected: {reason}")
     for o in reply.outcomes:
         if o.status in ("ok", "duplicate") and o.perf is not None:
-            speed = f" ({o.speedup:.3f}x the default config)" if o.speedup else ""
+            speed = "" if o.speedup is None else f" ({_score_text(o.speedup, reply.ratio)})"
             again = " [measured before]" if o.status == "duplicate" else ""
             lines.append(f"candidate #{o.index}: {o.perf:.5g}{speed}{again}")
         else:
             lines.append(f"candidate #{o.index}: {o.status}: {o.reason}")
     if reply.best_config is not None:
-        lines.append(f"Best so far ({reply.best_speedup or 0:.3f}x the default):")
+        lines.append(f"Best so far ({_score_text(reply.best_speedup or 0.0, reply.ratio)}):")
         lines.append("BEST_CONFIG_JSON: " + json.dumps(reply.best_config, sort_keys=True, default=str))
     if reply.finished:
         lines.append("The search has finished; this program was not measured.")
     return "\n".join(lines)
+
+
+def _score_text(score: float, ratio: bool) -> str:
+    return f"{score:.3f}x the default config" if ratio else f"score {score:.4g}, higher is better"

@@ -32,7 +32,7 @@ from .driver import SearchDriver
 from .prompts import system_message
 from .record import RunRecord
 from .settings import OpenEvolveSettings
-from .settings import api_key
+from .settings import driver_options
 from .settings import public_view
 from .settings import resolve_settings
 from .space import HelionSpace
@@ -69,7 +69,8 @@ class _HelionBackend:
     def plain(self, candidate: helion.Config) -> dict[str, object]:
         return self.space.to_plain(candidate)
 
-    def random(self) -> helion.Config:
+    def random(self, rng: random.Random) -> helion.Config:
+        del rng  # Helion's ConfigGeneration draws from its own seeded generator
         return self.space.random()
 
     def neighbors(self, candidate: helion.Config, rng: random.Random) -> list[helion.Config]:
@@ -140,35 +141,11 @@ class OpenEvolveSearch(PopulationBasedSearch):
     def _options(self, space: HelionSpace) -> DriverOptions:
         s = self.oe_settings
         seed = s.seed if s.seed is not None else int(self.settings.autotune_random_seed)
-        budget = self.settings.autotune_budget_seconds
-        max_seconds = min(x for x in (s.max_seconds, budget, math.inf) if x is not None)
-        engine = {
-            "iterations": s.max_llm_calls or max(24, s.max_evaluations),
-            "openevolve": {
-                "model": s.model,
-                "api_base": s.api_base,
-                "api_key": api_key(s),
-                "yaml_path": s.config_path,
-                "temperature": s.temperature,
-                "llm_timeout_s": s.llm_timeout_s,
-                "llm_retries": s.llm_retries,
-                "parallel": s.parallel_llm_calls,
-                "islands": s.islands,
-                "seed": seed,
-                "diff_based": s.diff_based,
-            },
-        }
-        return DriverOptions(
-            max_evaluations=s.max_evaluations,
-            max_seconds=None if math.isinf(max_seconds) else max_seconds,
-            candidates_per_program=s.candidates_per_program,
-            initial_random=s.initial_random,
-            refinement=s.refinement,
-            refine_batch=s.refine_batch,
-            max_llm_failures=s.max_llm_failures,
-            strict=s.strict,
+        budgets = [x for x in (s.max_seconds, self.settings.autotune_budget_seconds) if x is not None]
+        return driver_options(
+            s,
             seed=seed,
-            engine_job=engine,
+            max_seconds=min(budgets, default=None),
             system_message=system_message(
                 kernel=self.kernel,
                 args=self.args,
@@ -177,7 +154,6 @@ class OpenEvolveSearch(PopulationBasedSearch):
                 diff_based=s.diff_based,
             ),
             title=f"Candidate configs for the Helion kernel {self._kernel_name()!r}",
-            keep_output_dir=s.output_dir,
         )
 
     def _final_pick_supported(self) -> bool:

@@ -21,6 +21,8 @@ from helion.runtime.settings import _env_get_optional_float
 from helion.runtime.settings import _env_get_optional_int
 from helion.runtime.settings import _env_get_str_or_none
 
+from .driver import DriverOptions
+
 
 @dataclass(frozen=True)
 class OpenEvolveSettings:
@@ -123,3 +125,47 @@ def api_key(s: OpenEvolveSettings) -> str | None:
 def public_view(s: OpenEvolveSettings) -> dict[str, object]:
     """Settings without the key: for logs, cache keys and the run record."""
     return {f.name: getattr(s, f.name) for f in fields(s) if f.name != "api_key"}
+
+
+def driver_options(
+    s: OpenEvolveSettings,
+    *,
+    seed: int,
+    system_message: str,
+    title: str,
+    max_seconds: float | None,
+    ratio_scores: bool = True,
+) -> DriverOptions:
+    """The driver's options and the OpenEvolve job for settings ``s`` (shared by both APIs)."""
+    engine = {
+        "iterations": s.max_llm_calls or max(24, s.max_evaluations),
+        "openevolve": {
+            "model": s.model,
+            "api_base": s.api_base,
+            "api_key": api_key(s),
+            "yaml_path": s.config_path,
+            "temperature": s.temperature,
+            "llm_timeout_s": s.llm_timeout_s,
+            "llm_retries": s.llm_retries,
+            "parallel": s.parallel_llm_calls,
+            "islands": s.islands,
+            "seed": seed,
+            "diff_based": s.diff_based,
+        },
+    }
+    return DriverOptions(
+        max_evaluations=s.max_evaluations,
+        max_seconds=max_seconds,
+        candidates_per_program=s.candidates_per_program,
+        initial_random=s.initial_random,
+        refinement=s.refinement,
+        refine_batch=s.refine_batch,
+        max_llm_failures=s.max_llm_failures,
+        strict=s.strict,
+        seed=seed,
+        engine_job=engine,
+        system_message=system_message,
+        title=title,
+        keep_output_dir=s.output_dir,
+        ratio_scores=ratio_scores,
+    )

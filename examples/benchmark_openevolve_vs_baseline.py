@@ -1,0 +1,282 @@
+"""Side by side, in one process on one device: this search against Helion's searches.
+
+For each kernel of the suite and each search, binds a fresh kernel, runs the search directly
+(``search.autotune(skip_cache=True)``, effort profile applied as Helion's default autotuner
+function does), times the chosen config, and times the PyTorch reference. Every search logs
+its measurements through Helion's own CSV log (``autotune_log``), which gives the
+best-latency-over-time curves. Prints a table, writes ``results.json`` and ``convergence.png``.
+
+    python examples/benchmark_openevolve_vs_baseline.py --effort quick --llm-latency 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import inspect
+import json
+import math
+import os
+from pathlib import Path
+import sys
+import time
+
+ON_GPU = "--cpu" not in sys.argv and __import__("torch").cuda.is_available()
+if not ON_GPU:
+    os.environ.setdefault("HELION_BACKEND", "pallas")
+    os.environ.setdefault("HELION_PALLAS_INTERPRET", "1")
+
+from helion.autotuner.effort_profile import get_effort_profile  # noqa: E402
+import helion.language as hl  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import helion  # noqa: E402
+from helion.autotuner import search_algorithms  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tune_with_standin import latency_ms  # noqa: E402
+from tune_with_standin import matmul  # noqa: E402
+from tune_with_standin import softmax  # noqa: E402
+from tune_with_standin import vector_add  # noqa: E402
+
+
+@helion.kernel()
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    m, _n = x.size()
+    out = torch.empty_like(x)
+    for tile_m in hl.tile(m):
+        row = x[tile_m, :].to(torch.float32)
+        mean = torch.mean(row, dim=-1, keepdim=True)
+        centered = row - mean
+        var = torch.mean(centered * centered, dim=-1, keepdim=True)
+        normed = centered * torch.rsqrt(var + 1e-5)
+        out[tile_m, :] = (normed * weight[None, :].to(torch.float32) + bias[None, :].to(torch.float32)).to(x.dtype)
+    return out
+
+
+@helion.kernel(static_shapes=True)
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    bh, m_dim, head_dim = q.size()
+    n_dim = k.size(1)
+    head_dim = hl.specialize(head_dim)
+    out = torch.empty_like(q)
+    scale = 1.0 / (head_dim**0.5)
+    for tile_b, tile_m in hl.tile([bh, m_dim]):
+        m_i = hl.full([tile_b, tile_m], float("-inf"), dtype=torch.float32)
+        l_i = hl.zeros([tile_b, tile_m], dtype=torch.float32)
+        acc = hl.zeros([tile_b, tile_m, head_dim], dtype=torch.float32)
+        q_i = q[tile_b, tile_m, :]
+        for tile_n in hl.tile(n_dim):
+            qk = torch.bmm(q_i, k[tile_b, tile_n, :].transpose(1, 2)) * scale
+            m_ij = torch.maximum(m_i, torch.amax(qk, -1))
+            p = torch.exp(qk - m_ij[:, :, None])
+            alpha = torch.exp(m_i - m_ij)
+            l_i = l_i * alpha + torch.sum(p, -1)
+            acc = torch.baddbmm(acc * alpha[:, :, None], p.to(v.dtype), v[tile_b, tile_n, :])
+            m_i = m_ij
+        out[tile_b, tile_m, :] = (acc / l_i[:, :, None]).to(out.dtype)
+    return out
+
+
+def suite(device: str) -> dict[str, tuple[object, tuple[torch.Tensor, ...], object]]:
+    g = ON_GPU
+    h = torch.float16 if g else torch.float32
+
+    def r(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, device=device, dtype=h)
+
+    s = (lambda a, b: a) if g else (lambda a, b: b)
+    mm_n, big_n, (sm_m, sm_n), ln, (bh, sq, hd), vn = (
+        s(1024, 128),
+        s(4096, 256),
+        s((4096, 2560), (256, 512)),
+        s((4096, 4096), (128, 256)),
+        s((32, 1024, 64), (2, 128, 32)),
+        s(1 << 24, 1 << 14),
+    )
+    return {
+        "matmul": (matmul, (r(mm_n, mm_n), r(mm_n, mm_n)), torch.mm),
+        "matmul_big": (matmul, (r(big_n, big_n), r(big_n, big_n)), torch.mm),
+        "softmax": (softmax, (r(sm_m, sm_n),), lambda x: torch.softmax(x, dim=-1)),
+        "layer_norm": (layer_norm, (r(*ln), r(ln[1]), r(ln[1])), lambda x, w, b: F.layer_norm(x, (x.shape[1],), w, b)),
+        "attention": (attention, (r(bh, sq, hd), r(bh, sq, hd), r(bh, sq, hd)), F.scaled_dot_product_attention),
+        "vector_add": (vector_add, (r(vn), r(vn)), torch.add),
+    }
+
+
+def reference_ms(fn: object, args: tuple[torch.Tensor, ...]) -> float:
+    if ON_GPU:
+        from triton.testing import do_bench
+
+        return float(do_bench(lambda: fn(*args), warmup=50, rep=300))  # type: ignore[operator]
+    t0 = time.perf_counter()
+    for _ in range(5):
+        fn(*args)  # type: ignore[operator]
+    return (time.perf_counter() - t0) / 5 * 1e3
+
+
+def run_search(
+    name: str, kernel: object, args: tuple[torch.Tensor, ...], log_base: Path, extra: dict[str, object]
+) -> dict[str, object]:
+    bound = kernel.bind(args)  # type: ignore[attr-defined]
+    bound.settings.autotune_log = str(log_base)
+    cls = search_algorithms[name]
+    params = inspect.signature(cls.__init__).parameters
+    kwargs = {
+        k: v
+        for k, v in cls.get_kwargs_from_profile(
+            get_effort_profile(bound.settings.autotune_effort), bound.settings
+        ).items()
+        if k in params
+    }
+    if name == "OpenEvolveTuner":
+        kwargs.update(extra)
+    t0 = time.perf_counter()
+    search = cls(bound, args, **kwargs)
+    config = search.autotune(skip_cache=True)
+    wall = time.perf_counter() - t0
+    row: dict[str, object] = {
+        "search": name,
+        "wall_s": wall,
+        "best_ms": latency_ms(kernel, args, config),
+        "config": repr(config),
+    }
+    row["curve"] = convergence(Path(f"{log_base}.csv"))
+    row["evaluations"] = len(row["curve"]["all"])  # type: ignore[index]
+    summary = getattr(search, "summary", None)
+    if summary:
+        row.update(
+            {
+                k: summary.get(k)
+                for k in (
+                    "mode",
+                    "llm_calls",
+                    "measure_s",
+                    "llm_wait_s",
+                    "finalize_s",
+                    "other_s",
+                    "busy_share",
+                    "by_source",
+                )
+            }
+        )
+    return row
+
+
+def convergence(path: Path) -> dict[str, list[float]]:
+    """Best-so-far latency over time from Helion's autotune CSV log."""
+    times, best, all_ = [], [], []
+    current = math.inf
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    start = min((float(r["timestamp_s"]) for r in rows), default=0.0)
+    for r in rows:
+        if r["status"] != "ok" or not r["perf_ms"]:
+            all_.append(math.inf)
+            continue
+        perf = float(r["perf_ms"])
+        all_.append(perf)
+        current = min(current, perf)
+        times.append(float(r["timestamp_s"]) - start)
+        best.append(current)
+    return {"t": times, "best": best, "all": [x if math.isfinite(x) else -1.0 for x in all_]}
+
+
+def plot(rows: list[dict[str, object]], out: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no convergence.png")
+        return
+    kernels = sorted({str(r["kernel"]) for r in rows})
+    fig, axes = plt.subplots(1, len(kernels), figsize=(4.5 * len(kernels), 3.6), squeeze=False)
+    for ax, k in zip(axes[0], kernels, strict=True):
+        for r in rows:
+            if r["kernel"] == k and r["curve"]["t"]:  # type: ignore[index]
+                ax.step(r["curve"]["t"], r["curve"]["best"], where="post", label=r["search"])  # type: ignore[index]
+        ax.set_title(k)
+        ax.set_xlabel("search wall time (s)")
+        ax.set_ylabel("best latency (ms)")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "convergence.png", dpi=110)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--kernels", default="matmul,matmul_big,softmax,layer_norm,attention,vector_add")
+    p.add_argument(
+        "--searches", default="OpenEvolveTuner,PatternSearch,LFBOTreeSearch,DifferentialEvolutionSearch,RandomSearch"
+    )
+    p.add_argument("--effort", default="quick", choices=["quick", "full"])
+    p.add_argument("--llm-latency", type=float, default=10.0, help="stand-in LLM seconds per answer")
+    p.add_argument("--api-base", default=None, help="a real OpenAI-compatible endpoint (key: OPENAI_API_KEY)")
+    p.add_argument("--model", default=None)
+    p.add_argument("--max-evaluations", type=int, default=None, help="OpenEvolve budget (default: effort's)")
+    p.add_argument("--out", default="benchmark_out")
+    p.add_argument("--cpu", action="store_true")
+    a = p.parse_args()
+    os.environ["HELION_AUTOTUNE_EFFORT"] = a.effort
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = "cuda" if ON_GPU else "cpu"
+    print(f"device: {torch.cuda.get_device_name() if ON_GPU else 'CPU (Pallas interpret)'}; effort {a.effort}")
+    standin = None
+    extra: dict[str, object] = {"model": a.model, "max_evaluations": a.max_evaluations}
+    if a.api_base:
+        extra["api_base"] = a.api_base
+    else:
+        from helion.autotuner.openevolve.standin_llm import StandinLLM
+
+        standin = StandinLLM(mode="neighbors", latency_s=a.llm_latency).start()
+        extra.update(api_base=standin.url, api_key="standin")
+        print(f"LLM: stand-in, {a.llm_latency}s per answer")
+    rows: list[dict[str, object]] = []
+    try:
+        for kname in a.kernels.split(","):
+            kernel, args, ref = suite(device)[kname]
+            ref_ms = reference_ms(ref, args)
+            for sname in a.searches.split(","):
+                extra["record_path"] = str(out / f"{kname}-{sname}.record.jsonl")
+                row = run_search(
+                    sname, kernel, args, out / f"{kname}-{sname}", {k: v for k, v in extra.items() if v is not None}
+                )
+                row.update(kernel=kname, reference_ms=ref_ms)
+                rows.append(row)
+                print(
+                    f"  {kname:<11} {sname:<28} best {row['best_ms']:.4f} ms  wall {row['wall_s']:.1f}s  evals {row['evaluations']}",
+                    flush=True,
+                )
+                (out / "results.json").write_text(json.dumps(rows, indent=1, default=str))
+    finally:
+        if standin is not None:
+            standin.stop()
+    table(rows)
+    plot(rows, out)
+    print(f"\nresults.json and convergence.png in {out}")
+
+
+def table(rows: list[dict[str, object]]) -> None:
+    print(
+        f"\n{'kernel':<11} {'search':<28} {'best ms':>9} {'vs torch':>8} {'vs best helion':>14} {'wall s':>7} {'evals':>6}  time split (OpenEvolve)"
+    )
+    for k in dict.fromkeys(str(r["kernel"]) for r in rows):
+        group = [r for r in rows if r["kernel"] == k]
+        helion_best = min((float(r["best_ms"]) for r in group if r["search"] != "OpenEvolveTuner"), default=math.nan)
+        for r in group:
+            split = ""
+            if r.get("mode"):
+                split = f"{r['mode']}: measure {r['measure_s']:.0f}s, LLM wait {r['llm_wait_s']:.0f}s, finalize {r['finalize_s']:.0f}s, other {r['other_s']:.0f}s, busy {r['busy_share']:.0%}"
+            print(
+                f"{k:<11} {r['search']:<28} {r['best_ms']:>9.4f} {float(r['best_ms']) / float(r['reference_ms']):>7.2f}x "
+                f"{float(r['best_ms']) / helion_best:>13.3f}x {r['wall_s']:>7.1f} {r['evaluations']:>6}  {split}"
+            )
+
+
+if __name__ == "__main__":
+    main()
