@@ -143,7 +143,7 @@ def run_search(
         "config": repr(config),
     }
     row["curve"] = convergence(Path(f"{log_base}.csv"))
-    row["evaluations"] = len(row["curve"]["all"])  # type: ignore[index]
+    row["evaluations"] = row["curve"].pop("configs")  # type: ignore[union-attr]
     summary = getattr(search, "summary", None)
     if summary:
         row.update(
@@ -164,12 +164,13 @@ def run_search(
     return row
 
 
-def convergence(path: Path) -> dict[str, list[float]]:
+def convergence(path: Path) -> dict[str, object]:
     """Best-so-far latency over time from Helion's autotune CSV log."""
     times, best, all_ = [], [], []
     current = math.inf
     with path.open() as f:
         rows = list(csv.DictReader(f))
+    configs = len({r["config_id"] for r in rows})
     start = min((float(r["timestamp_s"]) for r in rows), default=0.0)
     for r in rows:
         if r["status"] != "ok" or not r["perf_ms"]:
@@ -180,7 +181,7 @@ def convergence(path: Path) -> dict[str, list[float]]:
         current = min(current, perf)
         times.append(float(r["timestamp_s"]) - start)
         best.append(current)
-    return {"t": times, "best": best, "all": [x if math.isfinite(x) else -1.0 for x in all_]}
+    return {"t": times, "best": best, "all": [x if math.isfinite(x) else -1.0 for x in all_], "configs": configs}
 
 
 def plot(rows: list[dict[str, object]], out: Path) -> None:

@@ -57,7 +57,7 @@ DEFAULTS = OpenEvolveSettings()
 #: ``autotune_effort`` -> budget. ``quick`` fits a CI-sized run, ``full`` a real tuning session.
 EFFORT_BUDGETS: dict[str, dict[str, object]] = {
     "none": {"max_evaluations": 1, "max_seconds": 60.0},
-    "quick": {"max_evaluations": 40, "max_seconds": 300.0},
+    "quick": {"max_evaluations": 80, "max_seconds": 300.0},
     "full": {"max_evaluations": 160, "max_seconds": 1800.0},
 }
 
