@@ -121,6 +121,7 @@ def run_search(
 ) -> dict[str, object]:
     bound = kernel.bind(args)  # type: ignore[attr-defined]
     bound.settings.autotune_log = str(log_base)
+    bound.settings.autotune_effort = os.environ["HELION_AUTOTUNE_EFFORT"]  # kernels were made at import
     cls = search_algorithms[name]
     params = inspect.signature(cls.__init__).parameters
     kwargs = {
