@@ -93,6 +93,8 @@ class DriverOptions:
     title: str = "Candidate configs"
     objective_timeout_s: float = 900.0
     keep_output_dir: str | None = None
+    llm_in_flight: int = 3  # LLM answers awaited after local refinement converged
+    converge_wait_s: float = 120.0  # and at most this long
     #: True: costs are positive latencies and the LLM's score is default/cost (a speedup).
     #: False: the LLM's score is -cost (e.g. a maximised objective).
     ratio_scores: bool = True
@@ -130,6 +132,8 @@ class SearchDriver(Generic[C]):
         self._consecutive_llm_failures = 0
         self._seed_keys: set[Hashable] = set()
         self._extra_seeds: list[dict[str, object]] = []
+        self._converged_since: float | None = None
+        self._proposals_at_convergence = 0
         self._engine_finished = False
         self._deadline = math.inf if options.max_seconds is None else time.perf_counter() + options.max_seconds
 
@@ -245,13 +249,34 @@ class SearchDriver(Generic[C]):
             if llm_live and (proposals := self.server.take(0.0, limit=64)):  # type: ignore[union-attr]
                 self._serve(proposals)
             elif not self.fallback_reason and self.options.refinement and (batch := self._refinement_batch()):
+                self._converged_since = None
                 self._measure([(c, "refine") for c in batch], "refining around the best")
             elif llm_live:
+                if self.options.refinement and self._converged():
+                    return
                 self._wait_for_llm()
             elif self.fallback_reason:
                 self._measure([(c, "fallback") for c in self._random_batch()], "random search (fallback)")
             else:
                 self._measure([(c, "random") for c in self._random_batch()], "random search (LLM calls spent)")
+
+    def _converged(self) -> bool:
+        """Nothing new is left around the best configs (where PatternSearch would stop).
+
+        Rather than idle, wait only for the LLM answers already in flight (one round), or at
+        most ``converge_wait_s``; any of them that improves the best restarts refinement.
+        """
+        now = time.perf_counter()
+        if self._converged_since is None:
+            self._converged_since = now
+            self._proposals_at_convergence = self.record.counters.proposals
+            self.log("local refinement converged; waiting for the LLM answers in flight")
+        answered = self.record.counters.proposals - self._proposals_at_convergence
+        if answered < self.options.llm_in_flight and now - self._converged_since < self.options.converge_wait_s:
+            return False
+        self.record.write("converged", answered_after=answered)
+        self.log(f"OpenEvolve search converged: {answered} LLM answers after convergence found nothing new nearby")
+        return True
 
     def _wait_for_llm(self) -> None:
         assert self.server is not None

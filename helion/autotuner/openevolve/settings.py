@@ -168,4 +168,6 @@ def driver_options(
         title=title,
         keep_output_dir=s.output_dir,
         ratio_scores=ratio_scores,
+        llm_in_flight=s.parallel_llm_calls,
+        converge_wait_s=float(s.llm_timeout_s),
     )
