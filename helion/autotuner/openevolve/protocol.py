@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 import queue
 import secrets
+import socket
 import threading
 import time
 from typing import Literal
@@ -191,9 +192,11 @@ class EvaluationServer:
         if self._stop.is_set():
             return
         self._stop.set()
-        with contextlib.suppress(OSError):
-            # Wake the accept() call so its thread sees the stop flag.
-            Client(self.address, family="AF_UNIX", authkey=self.authkey).close()
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as wake:
+            # Wake a blocked accept() so its thread sees the stop flag. A plain connect never
+            # waits for the handshake (the accept thread may already have exited).
+            wake.settimeout(1.0)
+            wake.connect(self.address)
         with contextlib.suppress(OSError):
             self._listener.close()
         while True:

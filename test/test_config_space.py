@@ -1,0 +1,109 @@
+"""tune_config_space: a plain dict space and a Python objective on the same engine."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from helion.autotuner.openevolve.standin_llm import StandinLLM
+from helion.autotuner.openevolve_tuner import OpenEvolveUnavailable
+from helion.autotuner.openevolve_tuner import tune_config_space
+
+SPACE = {"block_size": [16, 32, 64, 128, 256, 512], "num_warps": [1, 2, 4, 8, 16], "unroll": [False, True]}
+OPTIMUM = {"block_size": 128, "num_warps": 4, "unroll": True}
+
+
+def score(config: dict[str, object]) -> float:
+    """Known optimum at OPTIMUM (score 0); block_size 16 crashes, 512 gives NaN."""
+    if config["block_size"] == 16:
+        raise RuntimeError("this config crashes")
+    if config["block_size"] == 512:
+        return math.nan
+    return (
+        -abs(int(config["block_size"]) - 128) / 64
+        - abs(int(config["num_warps"]) - 4)
+        - (0.0 if config["unroll"] else 0.5)
+    )
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(autouse=True)
+def no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    for var in ("API_KEY", "API_BASE", "MAX_EVALUATIONS", "RECORD_PATH", "STRICT"):
+        monkeypatch.delenv(f"HELION_OPENEVOLVE_{var}", raising=False)
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({}, "non-empty dict"),
+        ({"a": []}, "has no choices"),
+        ({"a": 3}, "must be a list"),
+        ({"a": [[1, 2], [3]]}, "not hashable"),
+        ({"a": [1, 1]}, "twice"),
+        ({"not an identifier": [1]}, "identifier"),
+    ],
+)
+def test_bad_space_is_refused_up_front(space: object, message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        tune_config_space(space, score, log=quiet)  # type: ignore[arg-type]
+
+
+def test_fallback_finds_the_optimum_and_survives_objective_failures(tmp_path: Path) -> None:
+    record = tmp_path / "run.jsonl"
+    result = tune_config_space(SPACE, score, max_evaluations=60, record_path=str(record), log=quiet)
+    assert result.mode == "fallback"
+    assert "API key" in (result.fallback_reason or "")
+    assert result.best_config == OPTIMUM
+    assert result.best_score == 0.0
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    failed = [x for x in lines if x["kind"] == "evaluation" and x["status"] == "error"]
+    assert any("crashes" in x["reason"] for x in failed)
+    assert any("non-finite" in x["reason"] for x in failed)
+
+
+def test_minimize_finds_the_lowest_cost() -> None:
+    def cost(c: dict[str, object]) -> float:
+        return 1.0 + abs(int(c["block_size"]) - 64) + abs(int(c["num_warps"]) - 2)
+
+    result = tune_config_space(SPACE, cost, max_evaluations=60, minimize=True, log=quiet)
+    assert result.best_config["block_size"] == 64
+    assert result.best_config["num_warps"] == 2
+    assert result.best_score == 1.0
+
+
+def test_evolution_with_the_standin_llm_finds_the_optimum(tmp_path: Path) -> None:
+    record = tmp_path / "run.jsonl"
+    with StandinLLM(mode="neighbors", latency_s=0.05, seed=3).start() as llm:
+        result = tune_config_space(
+            SPACE,
+            score,
+            max_evaluations=40,
+            api_base=llm.url,
+            api_key="test-key",
+            refinement=False,
+            record_path=str(record),
+            log=quiet,
+        )
+        assert llm.requests > 0
+    assert result.mode == "openevolve"
+    assert result.best_config == OPTIMUM
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    llm_ok = [x for x in lines if x["kind"] == "evaluation" and x["source"] == "llm" and x["status"] == "ok"]
+    assert llm_ok, "no LLM-proposed config was measured"
+    best = max(
+        llm_ok + [x for x in lines if x["kind"] == "evaluation" and x["status"] == "ok"], key=lambda x: -x["perf"]
+    )
+    assert best["config"] == OPTIMUM
+
+
+def test_strict_raises_instead_of_falling_back() -> None:
+    with pytest.raises(OpenEvolveUnavailable, match="API key"):
+        tune_config_space(SPACE, score, max_evaluations=5, strict=True, log=quiet)

@@ -1,0 +1,107 @@
+"""Run the vector-add and attention example scripts on the CPU, in subprocesses, with tiny budgets.
+
+Each script runs as a user runs it (``python examples/...``) with ``--cpu`` (Helion's Pallas
+backend in interpret mode), a private Helion cache folder and no final rebenchmark (slow on the
+CPU); the tests check the exit status and the lines a user reads (device, throughput,
+correctness, the fallback reason when no LLM is configured).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+import subprocess
+import sys
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("_helion_openevolve_hook") is None,
+    reason="the example scripts import the installed plugin (pip install .)",
+)
+
+
+def run_example(script: str, *args: str, tmp_path: Path, drop: tuple[str, ...] = ()) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("HELION_")}
+    env.update(
+        HELION_CACHE_DIR=str(tmp_path / "helion-cache"),
+        HELION_AUTOTUNE_FINAL_REBENCHMARK_TOP_K="0",
+        HELION_AUTOTUNE_EFFORT="quick",
+    )
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--cpu", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert proc.stdout.splitlines()[0].startswith("device: CPU"), out[-4000:]
+    return proc.stdout
+
+
+def test_vector_add_simple(tmp_path: Path) -> None:
+    out = run_example("helion_vector_add_tuning.py", "--simple", "--size", "1024", tmp_path=tmp_path)
+    assert "correctness ok" in out
+
+
+def test_vector_add_tuning_with_standin(tmp_path: Path) -> None:
+    record = tmp_path / "record.jsonl"
+    out = run_example(
+        "helion_vector_add_tuning.py",
+        "--max-evaluations",
+        "4",
+        "--size",
+        "2048",
+        "--llm-latency",
+        "0.05",
+        "--record",
+        str(record),
+        tmp_path=tmp_path,
+    )
+    assert "stand-in" in out
+    assert "peak memory bandwidth: unknown" in out
+    assert out.count("GB/s") >= 2 and "default" in out and "tuned" in out
+    assert "correctness ok" in out
+    assert record.exists()
+
+
+def test_vector_add_without_llm_falls_back(tmp_path: Path) -> None:
+    out = run_example(
+        "helion_vector_add_tuning.py",
+        "--no-standin",
+        "--max-evaluations",
+        "4",
+        "--size",
+        "1024",
+        tmp_path=tmp_path,
+        drop=("OPENAI_API_KEY",),
+    )
+    assert "search fell back to random search: no API key" in out
+    assert "GB/s" in out and "correctness ok" in out
+
+
+def test_attention_tuning(tmp_path: Path) -> None:
+    out = run_example(
+        "helion_b200_attention_tuning.py",
+        "--max-evaluations",
+        "4",
+        "--batch-heads",
+        "2",
+        "--seq",
+        "32",
+        "--head-dim",
+        "16",
+        "--llm-latency",
+        "0.05",
+        tmp_path=tmp_path,
+    )
+    assert "device-specific choices exposed here" in out
+    assert "correctness ok" in out
+    assert "helion tuned" in out and "torch SDPA" in out and out.count("TFLOP/s") == 2

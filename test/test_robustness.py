@@ -1,0 +1,437 @@
+"""Robustness of real Pallas-on-CPU tuning runs against a misbehaving LLM, engine or user.
+
+Bad LLM output (invalid configs, prose, nothing, megabytes, code), transport faults (429,
+dropped connections, hangs), the OpenEvolve process being killed, Ctrl-C in the user's
+process, and API keys leaking into the engine's environment, argv or any file the run leaves.
+Every run must end with a config it measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+from oe_util import FAST
+from oe_util import TEST_DIR
+from oe_util import bind_matmul
+from oe_util import evaluations
+from oe_util import fast_pallas  # noqa: F401 (fixture)
+from oe_util import measured_ok_configs
+from oe_util import read_record
+import psutil
+import pytest
+
+import helion
+from helion.autotuner.openevolve.standin_llm import StandinLLM
+from helion.autotuner.openevolve_tuner import OpenEvolveSearch
+
+pytestmark = pytest.mark.usefixtures("fast_pallas")
+
+ALIAS = "_helion_openevolve"  # in the engine's command line (its bootstrap loads this alias)
+PWNED = Path("/tmp/pwned_standin")
+SECRET = "sk-test-SECRET123"
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _search(record: Path, **kw: object) -> tuple[OpenEvolveSearch, helion.Config, list[dict[str, object]], float]:
+    bound, args = bind_matmul()
+    search = OpenEvolveSearch(bound, args, record_path=str(record), **{**FAST, **kw})
+    t0 = time.monotonic()
+    config = search.autotune()
+    return search, config, read_record(record), time.monotonic() - t0
+
+
+def _check_measured(search: OpenEvolveSearch, config: helion.Config, lines: list[dict[str, object]]) -> None:
+    assert isinstance(config, helion.Config)
+    assert dict(config.config) in measured_ok_configs(lines)
+    assert search.summary["best_config"] == dict(config.config)
+    summaries = [line for line in lines if line["kind"] == "summary"]
+    assert len(summaries) == 1, lines
+    assert summaries[0]["mode"] == search.summary["mode"]
+
+
+def _check_default_kept(search: OpenEvolveSearch, lines: list[dict[str, object]]) -> None:
+    default = evaluations(lines, source="default")
+    assert len(default) == 1, lines
+    assert default[0]["status"] == "ok"
+    assert search.summary["default_perf"] == default[0]["perf"]
+    assert search.summary["by_source"]["default"] == 1  # type: ignore[index]
+
+
+def _cmdline(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return ""
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _engines(pid: int) -> list[psutil.Process]:
+    """The OpenEvolve engine processes started (directly or not) by process ``pid``."""
+    return [p for p in _descendants(pid) if ALIAS in _cmdline(p)]
+
+
+def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import torch, helion
+    import kernels
+    from helion.autotuner.openevolve_tuner import OpenEvolveSearch
+    x, y = torch.randn(128, 128), torch.randn(128, 128)
+    bound = helion.kernel(kernels.matmul.fn).bind((x, y))
+    s = OpenEvolveSearch(bound, (x, y), **json.loads(sys.argv[1]))
+    config = s.autotune()
+    print("RESULT " + json.dumps({"summary": s.summary, "config": dict(config.config)}, default=str), flush=True)
+    """
+)
+
+
+class _Script:
+    """A tuning run in a fresh process (own session), output captured to files."""
+
+    def __init__(self, tmp_path: Path, settings: dict[str, object], env: dict[str, str] | None = None) -> None:
+        self.record = tmp_path / "record.jsonl"
+        self.stdout_path = tmp_path / "stdout.txt"
+        self.stderr_path = tmp_path / "stderr.txt"
+        kw = {**settings, "record_path": str(self.record)}
+        with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _SCRIPT, json.dumps(kw)],
+                env={**os.environ, **(env or {})},
+                cwd=str(TEST_DIR),
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def wait_for_engine(self, timeout: float = 120) -> list[psutil.Process]:
+        """Wait until the record shows ``engine_started``; the engine processes then."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"the run ended early:\n{self.stderr[-4000:]}"
+            if any(line["kind"] == "engine_started" for line in read_record(self.record)):
+                engines = _engines(self.proc.pid)
+                if engines:
+                    return engines
+            time.sleep(0.1)
+        raise AssertionError(f"no engine_started within {timeout}s:\n{self.stderr[-4000:]}")
+
+    def result(self, timeout: float = 180) -> dict[str, object]:
+        rc = self.proc.wait(timeout=timeout)
+        assert rc == 0, self.stderr[-4000:]
+        line = next((x for x in self.stdout.splitlines() if x.startswith("RESULT ")), None)
+        assert line is not None, self.stdout[-2000:] + self.stderr[-4000:]
+        return json.loads(line[len("RESULT ") :])
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            for p in _descendants(self.proc.pid):
+                try:
+                    p.kill()
+                except psutil.NoSuchProcess:
+                    continue
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def short_tmpdir() -> object:
+    """A private TMPDIR for a run in a subprocess, with a short path.
+
+    The run's Unix socket lives in ``$TMPDIR/helion-openevolve-*/``; a long TMPDIR (such as a
+    pytest ``tmp_path``) exceeds the 107-byte AF_UNIX path limit.
+    """
+    path = Path(tempfile.mkdtemp(prefix="oe-rb-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# -- 1. bad LLM output -----------------------------------------------------------------------
+
+_BAD_OUTPUT = {
+    **FAST,
+    "max_evaluations": 5,
+    "max_seconds": 40,
+    "max_llm_calls": 4,
+    "llm_timeout_s": 5,
+    "llm_retries": 0,
+    "refinement": False,
+}
+
+
+@pytest.mark.parametrize("mode", ["invalid", "garbage", "empty", "huge", "code"])
+def test_bad_llm_output(mode: str, tmp_path: Path) -> None:
+    PWNED.unlink(missing_ok=True)
+    record = tmp_path / "record.jsonl"
+    with StandinLLM(mode=mode, latency_s=0.05, seed=1).start() as llm:
+        search, config, lines, wall = _search(record, api_base=llm.url, api_key="test-key", **_BAD_OUTPUT)
+        requests = llm.requests
+    _check_measured(search, config, lines)
+    _check_default_kept(search, lines)
+    assert requests >= 1, "the LLM proposals were never requested"
+    assert wall < _BAD_OUTPUT["max_seconds"] + 60  # type: ignore[operator]
+    assert search.summary["evaluations"] <= _BAD_OUTPUT["max_evaluations"]  # type: ignore[operator]
+    # Bad text is not a transport failure.
+    assert search.summary["llm_errors"] == 0, lines
+    if search.fallback_reason:
+        assert "LLM failed" not in search.fallback_reason
+    if mode in ("invalid", "garbage", "empty"):
+        assert not evaluations(lines, source="llm", status="ok"), lines
+    if mode in ("invalid", "garbage", "code"):
+        invalid = evaluations(lines, source="llm", status="invalid")
+        assert invalid, [(line["kind"], line.get("source"), line.get("status")) for line in lines]
+        assert all(isinstance(line["reason"], str) and line["reason"].strip() for line in invalid), invalid
+        assert search.summary["invalid"] >= len(invalid)  # type: ignore[operator]
+    if mode == "code":
+        assert not PWNED.exists(), "the LLM's code was executed"
+
+
+# -- 2. transport faults ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "timeout_s"),
+    [("error429", 5), ("drop", 5), ("hang", 2)],
+)
+def test_transport_faults(mode: str, timeout_s: int, tmp_path: Path) -> None:
+    record = tmp_path / "record.jsonl"
+    max_seconds = 40
+    with StandinLLM(mode=mode, latency_s=0.05, seed=1).start() as llm:
+        search, config, lines, wall = _search(
+            record,
+            api_base=llm.url,
+            api_key="test-key",
+            max_evaluations=5,
+            max_seconds=max_seconds,
+            llm_timeout_s=timeout_s,
+            llm_retries=0,
+            refinement=False,
+        )
+    assert wall < max_seconds + 60, wall
+    _check_measured(search, config, lines)
+    _check_default_kept(search, lines)
+    assert not evaluations(lines, source="llm", status="ok")
+    if search.summary["mode"] == "fallback":
+        reason = search.fallback_reason
+        assert reason
+        assert reason == search.summary["fallback_reason"]
+        assert [line["reason"] for line in lines if line["kind"] == "fallback"] == [reason]
+        # The default measurement came before the fallback and is kept.
+        kinds = [line["kind"] for line in lines]
+        assert kinds.index("fallback") > lines.index(evaluations(lines, source="default")[0])
+    else:
+        assert search.fallback_reason is None
+        assert not [line for line in lines if line["kind"] == "fallback"]
+
+
+# -- 3. the engine killed mid-run ------------------------------------------------------------
+
+
+def test_engine_killed(tmp_path: Path) -> None:
+    with StandinLLM(mode="neighbors", latency_s=1.0, seed=1).start() as llm:
+        run = _Script(
+            tmp_path,
+            {
+                "api_base": llm.url,
+                "api_key": "test-key",
+                "max_evaluations": 6,
+                "max_seconds": 60,
+                "max_llm_failures": 2,
+                "llm_retries": 0,
+                "llm_timeout_s": 5,
+                "initial_random": 1,
+                "refinement": False,
+            },
+        )
+        try:
+            engines = run.wait_for_engine()
+            pid = engines[0].pid
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+            data = run.result()
+        finally:
+            run.kill()
+    summary = data["summary"]
+    assert isinstance(summary, dict)
+    assert summary["mode"] == "fallback", summary
+    assert "the OpenEvolve process ended" in summary["fallback_reason"], summary["fallback_reason"]
+    lines = read_record(run.record)
+    assert data["config"] in measured_ok_configs(lines)
+    assert summary["best_config"] == data["config"]
+    fallbacks = [line for line in lines if line["kind"] == "fallback"]
+    assert [f["reason"] for f in fallbacks] == [summary["fallback_reason"]]
+    assert evaluations(lines, source="default", status="ok")
+    assert not _alive(engines)
+
+
+# -- 4. Ctrl-C -------------------------------------------------------------------------------
+
+
+def test_ctrl_c(tmp_path: Path, short_tmpdir: Path) -> None:
+    tmpdir = short_tmpdir
+    with StandinLLM(mode="neighbors", latency_s=1.0, seed=1).start() as llm:
+        run = _Script(
+            tmp_path,
+            {
+                "api_base": llm.url,
+                "api_key": "test-key",
+                "max_evaluations": 50,
+                "max_seconds": 200,
+                "llm_retries": 0,
+                "llm_timeout_s": 5,
+                "initial_random": 1,
+                "refinement": False,
+            },
+            env={"TMPDIR": str(tmpdir)},
+        )
+        try:
+            run.wait_for_engine()
+            assert list(tmpdir.glob("helion-openevolve-*")), "the run's folder is not in its TMPDIR"
+            time.sleep(1.0)  # let OpenEvolve start its workers
+            children = _descendants(run.proc.pid)
+            assert any(ALIAS in _cmdline(p) for p in children)
+            t0 = time.monotonic()
+            os.kill(run.proc.pid, signal.SIGINT)
+            try:
+                rc = run.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"the run did not exit within 15 s of SIGINT:\n{run.stderr[-4000:]}")
+            took = time.monotonic() - t0
+        finally:
+            run.kill()
+    assert rc != 0, f"the run was not interrupted (rc 0, {took:.1f}s):\n{run.stdout[-2000:]}"
+    assert "RESULT " not in run.stdout
+    assert "KeyboardInterrupt" in run.stderr, run.stderr[-4000:]
+    # Everything the run started is gone (the engine, its workers, Helion's helpers).
+    deadline = time.monotonic() + 5
+    while (left := _alive(children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, [(p.pid, _cmdline(p)) for p in left]
+    for p in psutil.process_iter():
+        if ALIAS in _cmdline(p):
+            try:
+                env = p.environ()
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+            assert env.get("TMPDIR") != str(tmpdir), f"engine {p.pid} outlived Ctrl-C: {_cmdline(p)[:200]}"
+    assert not list(tmpdir.glob("helion-openevolve-*"))
+
+
+# -- 5. secrets ------------------------------------------------------------------------------
+
+
+def _files_with(root: Path, needle: bytes) -> list[str]:
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            if needle in data:
+                hits.append(str(path.relative_to(root)))
+    return hits
+
+
+@pytest.mark.parametrize("variable", ["OPENAI_API_KEY", "HELION_OPENEVOLVE_API_KEY"])
+def test_api_key_does_not_leak(
+    variable: str, tmp_path: Path, short_tmpdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key from ``$OPENAI_API_KEY`` or from the ``api_key`` setting (its variable)."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv(variable, SECRET)
+    out_dir = tmp_path / "oe-out"
+    tmpdir = short_tmpdir
+    checked: dict[int, str] = {}
+    with StandinLLM(mode="neighbors", latency_s=0.3, seed=1).start() as llm:
+        run = _Script(
+            tmp_path,
+            {
+                "api_base": llm.url,
+                "max_evaluations": 8,
+                "max_seconds": 60,
+                "llm_retries": 0,
+                "llm_timeout_s": 5,
+                "initial_random": 1,
+                "refinement": False,
+                "output_dir": str(out_dir),
+            },
+            env={"TMPDIR": str(tmpdir)},
+        )
+        try:
+            engine = run.wait_for_engine()[0]
+            pgid = engine.pid
+            # Control: the user's process does hold the key (so reading /proc works here).
+            assert SECRET.encode() in Path(f"/proc/{run.proc.pid}/environ").read_bytes()
+            # Sample the engine and every process of its group (OpenEvolve's workers) while it runs.
+            deadline = time.monotonic() + 4
+            while time.monotonic() < deadline and run.proc.poll() is None:
+                for p in _descendants(run.proc.pid):
+                    try:
+                        if os.getpgid(p.pid) != pgid:
+                            continue
+                        cmdline = "\0".join(p.cmdline())
+                        environ = p.environ()
+                        raw = Path(f"/proc/{p.pid}/environ").read_bytes()
+                    except (psutil.NoSuchProcess, psutil.ZombieProcess, ProcessLookupError, FileNotFoundError):
+                        continue
+                    assert SECRET not in cmdline, f"API key in the argv of {p.pid}: {cmdline[:300]}"
+                    assert SECRET.encode() not in raw, f"API key in /proc/{p.pid}/environ"
+                    assert not [k for k, v in environ.items() if SECRET in v], f"API key in the env of {p.pid}"
+                    checked[p.pid] = cmdline
+                time.sleep(0.3)
+            data = run.result()
+            requests = llm.requests
+        finally:
+            run.kill()
+    assert pgid in checked, checked
+    assert any("spawn_main" in c for c in checked.values()), f"OpenEvolve's workers were not sampled: {checked}"
+    assert requests > 0
+    assert isinstance(data["summary"], dict)
+    assert data["summary"]["llm_calls"] > 0, data["summary"]
+    lines = read_record(run.record)
+    assert data["config"] in measured_ok_configs(lines)
+    # OpenEvolve's folder was kept and holds its files (logs, the evaluator with the socket key).
+    kept = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
+    assert "evaluator.py" in kept and "engine.log" in kept, kept
+    assert any(k.startswith("openevolve") for k in kept), kept
+    assert SECRET not in run.stdout
+    assert SECRET not in run.stderr
+    assert SECRET not in run.record.read_text()
+    # Every file of the run: the kept folder, the record, the cache, the temporary folder.
+    assert _files_with(tmp_path, SECRET.encode()) == []
+    assert _files_with(tmpdir, SECRET.encode()) == []
