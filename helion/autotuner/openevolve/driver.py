@@ -155,7 +155,8 @@ class SearchDriver(Generic[C]):
         """``openevolve`` only once an LLM-written program arrived; never for a fallback run."""
         if self.fallback_reason:
             return "fallback"
-        return "openevolve" if self.record.counters.proposals > 1 else "refinement-only (no LLM answer arrived)"
+        c = self.record.counters
+        return "openevolve" if c.llm_calls > c.llm_errors else "no LLM answer arrived (refinement and random only)"
 
     # -- entry point ---------------------------------------------------------------------------
     def run(self, default: C, seeds: list[C] | None = None) -> None:
@@ -180,22 +181,30 @@ class SearchDriver(Generic[C]):
         try:
             reason = self._precheck()
             if reason is None:
-                self.server = EvaluationServer(workdir)
-                job = {
-                    **self.options.engine_job,
-                    "address": self.server.address,
-                    "authkey_hex": self.server.authkey.hex(),
-                    "objective_timeout_s": self.options.objective_timeout_s,
-                    "max_candidates": self.options.candidates_per_program * 4,
-                    "system_message": self.options.system_message,
-                    "initial_program": render_program(self.options.title, self._seed_program()),
-                    "output_dir": str(workdir),
-                }
-                self.engine = EngineProcess(job, workdir)
-            else:
+                reason = self._launch(workdir)
+            if reason is not None:
                 self._fall_back(reason)
         finally:
             self.record.time.startup_s += time.perf_counter() - t0
+
+    def _launch(self, workdir: Path) -> str | None:
+        """Start the server and the engine; the reason they could not start, or None."""
+        try:
+            self.server = EvaluationServer(workdir)
+            job = {
+                **self.options.engine_job,
+                "address": self.server.address,
+                "authkey_hex": self.server.authkey.hex(),
+                "objective_timeout_s": self.options.objective_timeout_s,
+                "max_candidates": self.options.candidates_per_program * 4,
+                "system_message": self.options.system_message,
+                "initial_program": render_program(self.options.title, self._seed_program()),
+                "output_dir": str(workdir),
+            }
+            self.engine = EngineProcess(job, workdir)
+        except OSError as e:  # socket or process creation failed: fall back, keep going
+            return f"could not start the OpenEvolve process: {type(e).__name__}: {e}"
+        return None
 
     def _precheck(self) -> str | None:
         if importlib.util.find_spec("openevolve") is None:

@@ -71,12 +71,20 @@ class _ForwardIterations(logging.Handler):
             "event": "iteration",
             "iteration": int(match[1]),
             "ok": match["error"] is None,
-            "error": match["rest"][:500] if match["error"] else None,
+            "error": _error_text(match["rest"]) if match["error"] else None,
             "llm_failed": bool(match["error"]) and "LLM generation failed" in match["rest"],
         }
         if match[4] is not None:
             event["tokens"] = {"total": int(match[4]), "prompt": int(match[5]), "completion": int(match[6])}
         send_event(self._conn, event, self._lock)
+
+
+def _error_text(text: str) -> str:
+    """OpenEvolve's error text; a timeout arrives with an empty message, so name it."""
+    text = text.strip()
+    if text.endswith(":"):
+        text += " no message (a timeout or a dropped connection)"
+    return text[:500]
 
 
 def send_event(conn: Connection, event: dict[str, object], lock: threading.Lock | None = None) -> None:

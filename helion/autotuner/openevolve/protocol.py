@@ -25,13 +25,18 @@ import os
 from pathlib import Path
 import queue
 import secrets
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from typing import Literal
 
 from .program import ProgramError
 from .program import parse_program
+
+#: Linux limits a Unix socket path to 107 bytes.
+_MAX_SOCKET_PATH = 100
 
 #: combined_score of a program with no measured candidate when scores are raw objective values.
 NO_SCORE = -1e30
@@ -110,7 +115,11 @@ class EvaluationServer:
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.authkey = secrets.token_bytes(32)
+        self._own_dir: str | None = None
         self.address = str(Path(directory) / "evaluate.sock")
+        if len(os.fsencode(self.address)) > _MAX_SOCKET_PATH:  # a long TMPDIR: use a short folder
+            self._own_dir = tempfile.mkdtemp(prefix="heo-", dir="/tmp")
+            self.address = os.path.join(self._own_dir, "evaluate.sock")
         self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
         self._proposals: queue.Queue[Proposal] = queue.Queue()
         self._events: queue.Queue[dict[str, object]] = queue.Queue()
@@ -209,6 +218,8 @@ class EvaluationServer:
             thread.join(timeout=1)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.address)
+        if self._own_dir is not None:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
 
 
 @dataclass(frozen=True)
