@@ -19,10 +19,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("_helion_openevolve_hook") is None,
-    reason="the example scripts import the installed plugin (pip install .)",
-)
+
+@pytest.fixture(autouse=True)
+def installed_plugin() -> None:
+    """The scripts import the plugin as a user does: it must be installed (pip install .)."""
+    assert importlib.util.find_spec("_helion_openevolve_hook") is not None, "run `pip install .` first"
 
 
 def run_example(script: str, *args: str, tmp_path: Path, drop: tuple[str, ...] = ()) -> str:
