@@ -21,24 +21,24 @@ from pathlib import Path
 import sys
 import time
 
-ON_GPU = "--cpu" not in sys.argv and __import__("torch").cuda.is_available()
-if not ON_GPU:
-    os.environ.setdefault("HELION_BACKEND", "pallas")
-    os.environ.setdefault("HELION_PALLAS_INTERPRET", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+from example_support import latency_ms
+from example_support import select_backend
+from example_support import start_llm
+
+ON_GPU = select_backend(sys.argv)
 
 from helion.autotuner.effort_profile import get_effort_profile  # noqa: E402
 import helion.language as hl  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-
-import helion  # noqa: E402
-from helion.autotuner import search_algorithms  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tune_with_standin import latency_ms  # noqa: E402
+from tune_with_standin import config_latency_ms  # noqa: E402
 from tune_with_standin import matmul  # noqa: E402
 from tune_with_standin import softmax  # noqa: E402
 from tune_with_standin import vector_add  # noqa: E402
+
+import helion  # noqa: E402
+from helion.autotuner import search_algorithms  # noqa: E402
 
 
 @helion.kernel()
@@ -106,14 +106,7 @@ def suite(device: str) -> dict[str, tuple[object, tuple[torch.Tensor, ...], obje
 
 
 def reference_ms(fn: object, args: tuple[torch.Tensor, ...]) -> float:
-    if ON_GPU:
-        from triton.testing import do_bench
-
-        return float(do_bench(lambda: fn(*args), warmup=50, rep=300))  # type: ignore[operator]
-    t0 = time.perf_counter()
-    for _ in range(5):
-        fn(*args)  # type: ignore[operator]
-    return (time.perf_counter() - t0) / 5 * 1e3
+    return latency_ms(lambda: fn(*args), warmup=50, rep=300, cpu_runs=5)  # type: ignore[operator]
 
 
 def run_search(
@@ -140,7 +133,7 @@ def run_search(
     row: dict[str, object] = {
         "search": name,
         "wall_s": wall,
-        "best_ms": latency_ms(kernel, args, config),
+        "best_ms": config_latency_ms(kernel, args, config),
         "config": repr(config),
     }
     row["curve"] = convergence(Path(f"{log_base}.csv"))
@@ -228,18 +221,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     device = "cuda" if ON_GPU else "cpu"
     print(f"device: {torch.cuda.get_device_name() if ON_GPU else 'CPU (Pallas interpret)'}; effort {a.effort}")
-    standin = None
     extra: dict[str, object] = {"model": a.model, "max_evaluations": a.max_evaluations}
-    if a.api_base:
-        extra["api_base"] = a.api_base
-    else:
-        from helion.autotuner.openevolve.standin_llm import StandinLLM
-
-        standin = StandinLLM(mode="neighbors", latency_s=a.llm_latency).start()
-        extra.update(api_base=standin.url, api_key="standin")
-        print(f"LLM: stand-in, {a.llm_latency}s per answer")
     rows: list[dict[str, object]] = []
-    try:
+    with start_llm(a, announce=False) as llm:
+        extra.update(llm)
+        if "api_key" in llm:  # the stand-in
+            print(f"LLM: stand-in, {a.llm_latency}s per answer")
         for kname in a.kernels.split(","):
             kernel, args, ref = suite(device)[kname]
             ref_ms = reference_ms(ref, args)
@@ -255,9 +242,6 @@ def main() -> None:
                     flush=True,
                 )
                 (out / "results.json").write_text(json.dumps(rows, indent=1, default=str))
-    finally:
-        if standin is not None:
-            standin.stop()
     table(rows)
     plot(rows, out)
     print(f"\nresults.json and convergence.png in {out}")

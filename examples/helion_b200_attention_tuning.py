@@ -22,19 +22,24 @@ back to random search and the script prints why.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 import json
-import os
 from pathlib import Path
 import sys
-import tempfile
 import time
 from typing import Any
 
-ON_GPU = "--cpu" not in sys.argv and __import__("torch").cuda.is_available()
-if not ON_GPU:
-    os.environ.setdefault("HELION_BACKEND", "pallas")
-    os.environ.setdefault("HELION_PALLAS_INTERPRET", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+from example_support import add_llm_options
+from example_support import apply_run_env
+from example_support import device_line
+from example_support import latency_ms
+from example_support import recording_autotuner
+from example_support import report_search
+from example_support import select_backend
+from example_support import start_llm
+from example_support import tuner_settings
+
+ON_GPU = select_backend(sys.argv)
 
 import helion.language as hl  # noqa: E402
 import torch  # noqa: E402
@@ -86,13 +91,6 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor
     return out
 
 
-def device_line() -> str:
-    if ON_GPU:
-        cap = torch.cuda.get_device_capability()
-        return f"device: {torch.cuda.get_device_name()} (sm_{cap[0]}{cap[1]}, Triton backend)"
-    return "device: CPU (no GPU in use: Helion Pallas backend, interpret mode)"
-
-
 def _choices(spec: object) -> list[str]:
     """Every enum choice inside a described field (lists included), as strings."""
     if isinstance(spec, dict):
@@ -126,50 +124,15 @@ def report_device_choices(bound: Any) -> None:
         print(f"  {key}: {json.dumps(spec)}")
 
 
-def latency_ms(fn: Callable[[], object]) -> float:
-    if ON_GPU:
-        from triton.testing import do_bench
-
-        return float(do_bench(fn, warmup=25, rep=100))
-    fn()
-    t0 = time.perf_counter()
-    for _ in range(3):
-        fn()
-    return (time.perf_counter() - t0) / 3 * 1e3
-
-
-def fallback_reason(search: object | None, record: Path) -> str | None:
-    """Why the search fell back to random search: from the search object, else the run record."""
-    inner = getattr(search, "autotuner", search)  # the cache layer wraps the search
-    reason = getattr(inner, "fallback_reason", None)
-    if reason:
-        return str(reason)
-    if record.exists():
-        for line in record.read_text().splitlines():
-            entry = json.loads(line)
-            if entry.get("kind") == "fallback":
-                return str(entry.get("reason"))
-    return None
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch-heads", type=int, default=None, help="batch*heads (GPU 32, CPU 2)")
     p.add_argument("--seq", type=int, default=None, help="sequence length (GPU 4096, CPU 64)")
     p.add_argument("--head-dim", type=int, default=None, help="head dimension (GPU 128, CPU 32)")
-    p.add_argument("--max-evaluations", type=int, default=None, help="configs measured (default: effort's)")
-    p.add_argument("--api-base", default=None, help="an OpenAI-compatible endpoint (key: OPENAI_API_KEY)")
-    p.add_argument("--model", default=None)
-    p.add_argument("--record", default=None, help="JSON-lines run record (default: a temporary file)")
-    p.add_argument("--llm-latency", type=float, default=0.5, help="stand-in LLM seconds per answer")
-    p.add_argument("--no-standin", action="store_true", help="do not start the bundled stand-in LLM")
-    p.add_argument("--force", action="store_true", help="set HELION_SKIP_CACHE=1: tune even if cached")
-    p.add_argument("--cpu", action="store_true", help="use the CPU interpret backend even with a GPU")
+    add_llm_options(p)
     a = p.parse_args()
-    print(device_line(), flush=True)
-    os.environ.setdefault("HELION_AUTOTUNE_EFFORT", "quick")
-    if a.force:
-        os.environ["HELION_SKIP_CACHE"] = "1"
+    print(device_line(capability=True), flush=True)
+    apply_run_env(a)
     device = "cuda" if ON_GPU else "cpu"
     dtype = torch.float16 if ON_GPU else torch.float32
     bh = a.batch_heads or (32 if ON_GPU else 2)
@@ -179,61 +142,19 @@ def main() -> None:
     args = (q, k, v)
     print(f"shape: batch*heads {bh}, seq {seq}, head_dim {head_dim}, {dtype}")
 
-    record = Path(a.record or Path(tempfile.mkdtemp(prefix="attention-")) / "record.jsonl")
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.unlink(missing_ok=True)
-    settings: dict[str, object] = {"record_path": str(record)}
-    if a.max_evaluations is not None:
-        settings["max_evaluations"] = a.max_evaluations
-    if a.model:
-        settings["model"] = a.model
-
-    from helion.autotuner.openevolve_tuner import openevolve_autotuner
-
+    record, settings = tuner_settings(a, "attention-")
     searches: list[object] = []
-
-    def autotuner_fn(bound_kernel: Any, fn_args: Any, **kwargs: Any) -> Any:
-        # built at the first call, once ``settings`` holds the LLM endpoint chosen below
-        search = openevolve_autotuner(**settings)(bound_kernel, fn_args, **kwargs)
-        searches.append(search)
-        return search
-
-    kernel = helion.kernel(attention, static_shapes=True, autotuner_fn=autotuner_fn)
+    # the search is built at the first call, once ``settings`` holds the LLM endpoint chosen below
+    kernel = helion.kernel(attention, static_shapes=True, autotuner_fn=recording_autotuner(settings, searches))
     report_device_choices(kernel.bind(args))
 
-    standin = None
-    if a.api_base:
-        settings["api_base"] = a.api_base
-        print(f"LLM: {a.api_base}")
-    elif not a.no_standin:
-        from helion.autotuner.openevolve.standin_llm import StandinLLM
-
-        standin = StandinLLM(mode="neighbors", latency_s=a.llm_latency).start()
-        settings.update(api_base=standin.url, api_key="standin")
-        print(f"LLM: bundled stand-in server at {standin.url}, {a.llm_latency}s per answer")
-    elif os.environ.get("OPENAI_API_KEY"):
-        print("LLM: the default endpoint with OPENAI_API_KEY (--no-standin)")
-    else:
-        print("LLM: none (--no-standin, no --api-base, no OPENAI_API_KEY): the search will fall back to random search")
-    try:
+    with start_llm(a) as llm:
+        settings.update(llm)
         t0 = time.perf_counter()
         out = kernel(*args)  # the first call runs the search
         wall = time.perf_counter() - t0
-    finally:
-        if standin is not None:
-            standin.stop()
 
-    search = searches[-1] if searches else None
-    if search is None or not record.exists():
-        print("tuning: config served from Helion's cache (use --force to tune again)")
-    else:
-        summary = getattr(getattr(search, "autotuner", search), "summary", None) or {}
-        detail = (
-            f"{summary.get('mode')}, {summary.get('evaluations')} evaluations, {summary.get('llm_calls')} LLM calls, "
-        )
-        print(f"tuning: {detail if summary else ''}{wall:.1f}s, run record {record}")
-    if (reason := fallback_reason(search, record)) is not None:
-        print(f"search fell back to random search: {reason}")
+    report_search(searches, record, wall)
     tuned = kernel.bind(args)._config
     print(f"tuned config: {tuned}")
 

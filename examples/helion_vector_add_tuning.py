@@ -20,19 +20,23 @@ default config (no tuning) and checks it against ``x + y``.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-import json
-import os
 from pathlib import Path
 import sys
-import tempfile
 import time
 from typing import Any
 
-ON_GPU = "--cpu" not in sys.argv and __import__("torch").cuda.is_available()
-if not ON_GPU:
-    os.environ.setdefault("HELION_BACKEND", "pallas")
-    os.environ.setdefault("HELION_PALLAS_INTERPRET", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+from example_support import add_llm_options
+from example_support import apply_run_env
+from example_support import device_line
+from example_support import latency_ms
+from example_support import recording_autotuner
+from example_support import report_search
+from example_support import select_backend
+from example_support import start_llm
+from example_support import tuner_settings
+
+ON_GPU = select_backend(sys.argv)
 
 import helion.language as hl  # noqa: E402
 import torch  # noqa: E402
@@ -48,12 +52,6 @@ def vector_add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def device_line() -> str:
-    if ON_GPU:
-        return f"device: {torch.cuda.get_device_name()} (Triton backend)"
-    return "device: CPU (no GPU in use: Helion Pallas backend, interpret mode)"
-
-
 def peak_bandwidth_gbs() -> float | None:
     """Peak memory bandwidth in GB/s from torch's device properties, or None when not exposed."""
     if not ON_GPU:
@@ -66,18 +64,6 @@ def peak_bandwidth_gbs() -> float | None:
     return clock_khz * 1e3 * bus_bits * 2 / 8 / 1e9  # double data rate, bits -> bytes
 
 
-def latency_ms(fn: Callable[[], object]) -> float:
-    if ON_GPU:
-        from triton.testing import do_bench
-
-        return float(do_bench(fn, warmup=25, rep=100))
-    fn()
-    t0 = time.perf_counter()
-    for _ in range(3):
-        fn()
-    return (time.perf_counter() - t0) / 3 * 1e3
-
-
 def config_gbs(kernel: Any, args: tuple[torch.Tensor, ...], config: helion.Config) -> float:
     compiled = kernel.bind(args).compile_config(config)
     ms = latency_ms(lambda: compiled(*args))
@@ -85,37 +71,14 @@ def config_gbs(kernel: Any, args: tuple[torch.Tensor, ...], config: helion.Confi
     return moved / (ms * 1e-3) / 1e9
 
 
-def fallback_reason(search: object | None, record: Path) -> str | None:
-    """Why the search fell back to random search: from the search object, else the run record."""
-    inner = getattr(search, "autotuner", search)  # the cache layer wraps the search
-    reason = getattr(inner, "fallback_reason", None)
-    if reason:
-        return str(reason)
-    if record.exists():
-        for line in record.read_text().splitlines():
-            entry = json.loads(line)
-            if entry.get("kind") == "fallback":
-                return str(entry.get("reason"))
-    return None
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=None, help="elements per vector (GPU 2**24, CPU 2**12)")
-    p.add_argument("--max-evaluations", type=int, default=None, help="configs measured (default: effort's)")
-    p.add_argument("--api-base", default=None, help="an OpenAI-compatible endpoint (key: OPENAI_API_KEY)")
-    p.add_argument("--model", default=None)
-    p.add_argument("--record", default=None, help="JSON-lines run record (default: a temporary file)")
-    p.add_argument("--llm-latency", type=float, default=0.5, help="stand-in LLM seconds per answer")
-    p.add_argument("--no-standin", action="store_true", help="do not start the bundled stand-in LLM")
     p.add_argument("--simple", action="store_true", help="run the default config once and check it; no tuning")
-    p.add_argument("--force", action="store_true", help="set HELION_SKIP_CACHE=1: tune even if cached")
-    p.add_argument("--cpu", action="store_true", help="use the CPU interpret backend even with a GPU")
+    add_llm_options(p)
     a = p.parse_args()
     print(device_line(), flush=True)
-    os.environ.setdefault("HELION_AUTOTUNE_EFFORT", "quick")
-    if a.force:
-        os.environ["HELION_SKIP_CACHE"] = "1"
+    apply_run_env(a)
     device = "cuda" if ON_GPU else "cpu"
     dtype = torch.float16 if ON_GPU else torch.float32
     size = a.size or (1 << 24 if ON_GPU else 1 << 12)
@@ -129,61 +92,18 @@ def main() -> None:
         print(f"simple: default config {bound.config_spec.default_config()} on {size} elements: correctness ok")
         return
 
-    record = Path(a.record or Path(tempfile.mkdtemp(prefix="vector-add-")) / "record.jsonl")
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.unlink(missing_ok=True)
-    settings: dict[str, object] = {"record_path": str(record)}
-    if a.max_evaluations is not None:
-        settings["max_evaluations"] = a.max_evaluations
-    if a.model:
-        settings["model"] = a.model
-    standin = None
-    if a.api_base:
-        settings["api_base"] = a.api_base
-        print(f"LLM: {a.api_base}")
-    elif not a.no_standin:
-        from helion.autotuner.openevolve.standin_llm import StandinLLM
-
-        standin = StandinLLM(mode="neighbors", latency_s=a.llm_latency).start()
-        settings.update(api_base=standin.url, api_key="standin")
-        print(f"LLM: bundled stand-in server at {standin.url}, {a.llm_latency}s per answer")
-    elif os.environ.get("OPENAI_API_KEY"):
-        print("LLM: the default endpoint with OPENAI_API_KEY (--no-standin)")
-    else:
-        print("LLM: none (--no-standin, no --api-base, no OPENAI_API_KEY): the search will fall back to random search")
-
-    from helion.autotuner.openevolve_tuner import openevolve_autotuner
-
-    inner_fn = openevolve_autotuner(**settings)
+    record, settings = tuner_settings(a, "vector-add-")
     searches: list[object] = []
-
-    def autotuner_fn(bound_kernel: Any, fn_args: Any, **kwargs: Any) -> Any:
-        search = inner_fn(bound_kernel, fn_args, **kwargs)
-        searches.append(search)
-        return search
-
-    kernel = helion.kernel(vector_add, autotuner_fn=autotuner_fn)
-    try:
+    kernel = helion.kernel(vector_add, autotuner_fn=recording_autotuner(settings, searches))
+    with start_llm(a) as llm:
+        settings.update(llm)
         t0 = time.perf_counter()
         out = kernel(*args)  # the first call runs the search
         wall = time.perf_counter() - t0
-    finally:
-        if standin is not None:
-            standin.stop()
     torch.testing.assert_close(out, args[0] + args[1])
     bound = kernel.bind(args)
     default, tuned = bound.config_spec.default_config(), bound._config
-    search = searches[-1] if searches else None
-    if search is None or not record.exists():
-        print("tuning: config served from Helion's cache (use --force to tune again)")
-    else:
-        summary = getattr(getattr(search, "autotuner", search), "summary", None) or {}
-        detail = (
-            f"{summary.get('mode')}, {summary.get('evaluations')} evaluations, {summary.get('llm_calls')} LLM calls, "
-        )
-        print(f"tuning: {detail if summary else ''}{wall:.1f}s, run record {record}")
-    if (reason := fallback_reason(search, record)) is not None:
-        print(f"search fell back to random search: {reason}")
+    report_search(searches, record, wall)
     peak = peak_bandwidth_gbs()
     print(f"peak memory bandwidth: {f'{peak:.0f} GB/s' if peak else 'unknown'}")
     for name, config in (("default", default), ("tuned", tuned)):

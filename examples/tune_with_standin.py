@@ -21,10 +21,12 @@ import sys
 import tempfile
 import time
 
-ON_GPU = "--cpu" not in sys.argv and __import__("torch").cuda.is_available()
-if not ON_GPU:
-    os.environ.setdefault("HELION_BACKEND", "pallas")
-    os.environ.setdefault("HELION_PALLAS_INTERPRET", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+from example_support import latency_ms
+from example_support import select_backend
+from example_support import start_llm
+
+ON_GPU = select_backend(sys.argv)
 
 import helion.language as hl  # noqa: E402
 import torch  # noqa: E402
@@ -86,17 +88,10 @@ def workloads(device: str) -> dict[str, tuple[object, tuple[torch.Tensor, ...]]]
     }
 
 
-def latency_ms(kernel: object, args: tuple[torch.Tensor, ...], config: helion.Config) -> float:
+def config_latency_ms(kernel: object, args: tuple[torch.Tensor, ...], config: helion.Config) -> float:
+    """Milliseconds per call of ``kernel`` compiled with ``config`` on ``args``."""
     fn = kernel.bind(args).compile_config(config)  # type: ignore[attr-defined]
-    if ON_GPU:
-        from triton.testing import do_bench
-
-        return float(do_bench(lambda: fn(*args), warmup=50, rep=300))
-    fn(*args)
-    t0 = time.perf_counter()
-    for _ in range(3):
-        fn(*args)
-    return (time.perf_counter() - t0) / 3 * 1e3
+    return latency_ms(lambda: fn(*args), warmup=50, rep=300)
 
 
 #: Another search (e.g. PatternSearch) writes no run record: its rows show only latency and wall.
@@ -116,7 +111,7 @@ def tune(name: str, kernel: object, args: tuple[torch.Tensor, ...], record: Path
     default = bound.config_spec.default_config()
     lines = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
     summary = next((line for line in reversed(lines) if line["kind"] == "summary"), _NO_RECORD)
-    d, t = latency_ms(kernel, args, default), latency_ms(kernel, args, tuned)
+    d, t = config_latency_ms(kernel, args, default), config_latency_ms(kernel, args, tuned)
     return {**summary, "kernel": name, "default_ms": d, "tuned_ms": t, "speedup": d / t, "tune_wall_s": wall}
 
 
@@ -141,24 +136,15 @@ def main() -> None:
             os.environ[f"HELION_OPENEVOLVE_{var}"] = str(value)
     out = Path(a.out or tempfile.mkdtemp(prefix="openevolve-example-"))
     out.mkdir(parents=True, exist_ok=True)
-    standin = None
-    if a.api_base:
-        os.environ["HELION_OPENEVOLVE_API_BASE"] = a.api_base
-    else:
-        from helion.autotuner.openevolve.standin_llm import StandinLLM
-
-        standin = StandinLLM(mode="neighbors", latency_s=a.llm_latency).start()
-        os.environ["HELION_OPENEVOLVE_API_BASE"] = standin.url
-        os.environ.setdefault("OPENAI_API_KEY", "standin")
-        print(f"LLM: stand-in server at {standin.url}, {a.llm_latency}s per answer")
     rows = []
-    try:
+    with start_llm(a, announce=False) as llm:
+        os.environ["HELION_OPENEVOLVE_API_BASE"] = llm["api_base"]
+        if "api_key" in llm:  # the stand-in
+            os.environ.setdefault("OPENAI_API_KEY", llm["api_key"])
+            print(f"LLM: stand-in server at {llm['api_base']}, {a.llm_latency}s per answer")
         for name in a.kernels.split(","):
             kernel, args = workloads(device)[name]
             rows.append(tune(name, kernel, args, out / f"{name}.jsonl"))
-    finally:
-        if standin is not None:
-            standin.stop()
     (out / "results.json").write_text(json.dumps(rows, indent=1, default=str))
     print(
         f"\n{'kernel':<11} {'default ms':>11} {'tuned ms':>10} {'speedup':>8} {'wall s':>7} {'evals':>6} {'LLM':>4}  mode / time split"

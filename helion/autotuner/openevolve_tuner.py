@@ -49,7 +49,11 @@ def openevolve_autotuner(**settings: object) -> Callable[..., BaseAutotuner]:
     search in the configured autotune cache, so a second run of the same kernel and shapes
     is served from the cache instead of searching again.
     """
-    resolve_settings("full", **settings)  # bad names or values fail here, not at the first call
+    base = settings.get("settings")
+    if base is not None and not isinstance(base, OpenEvolveSettings):
+        raise TypeError(f"settings= must be an OpenEvolveSettings, got {type(base).__name__}")
+    # Bad names or values fail here, not at the kernel's first call.
+    resolve_settings("full", base, **{k: v for k, v in settings.items() if k != "settings"})
 
     def autotuner_fn(bound_kernel: BoundKernel, args: Sequence[object], **kwargs: object) -> BaseAutotuner:
         import inspect
