@@ -30,6 +30,7 @@ ON_GPU = select_backend(sys.argv)
 
 from helion.autotuner.effort_profile import get_effort_profile  # noqa: E402
 import helion.language as hl  # noqa: E402
+from helion_b200_attention_tuning import attention as attention_fn  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tune_with_standin import config_latency_ms  # noqa: E402
@@ -55,28 +56,8 @@ def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> tor
     return out
 
 
-@helion.kernel(static_shapes=True)
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    bh, m_dim, head_dim = q.size()
-    n_dim = k.size(1)
-    head_dim = hl.specialize(head_dim)
-    out = torch.empty_like(q)
-    scale = 1.0 / (head_dim**0.5)
-    for tile_b, tile_m in hl.tile([bh, m_dim]):
-        m_i = hl.full([tile_b, tile_m], float("-inf"), dtype=torch.float32)
-        l_i = hl.zeros([tile_b, tile_m], dtype=torch.float32)
-        acc = hl.zeros([tile_b, tile_m, head_dim], dtype=torch.float32)
-        q_i = q[tile_b, tile_m, :]
-        for tile_n in hl.tile(n_dim):
-            qk = torch.bmm(q_i, k[tile_b, tile_n, :].transpose(1, 2)) * scale
-            m_ij = torch.maximum(m_i, torch.amax(qk, -1))
-            p = torch.exp(qk - m_ij[:, :, None])
-            alpha = torch.exp(m_i - m_ij)
-            l_i = l_i * alpha + torch.sum(p, -1)
-            acc = torch.baddbmm(acc * alpha[:, :, None], p.to(v.dtype), v[tile_b, tile_n, :])
-            m_i = m_ij
-        out[tile_b, tile_m, :] = (acc / l_i[:, :, None]).to(out.dtype)
-    return out
+#: The attention kernel of ``helion_b200_attention_tuning.py``, with the default autotuner.
+attention = helion.kernel(static_shapes=True)(attention_fn)
 
 
 def suite(device: str) -> dict[str, tuple[object, tuple[torch.Tensor, ...], object]]:

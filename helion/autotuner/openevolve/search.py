@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from helion.autotuner.base_search import _AutotunableKernel
-    from helion.autotuner.effort_profile import AutotuneEffortProfile
-    from helion.runtime.settings import Settings
 
     import helion
 
@@ -130,10 +128,6 @@ class OpenEvolveSearch(PopulationBasedSearch):
         self.oe_settings = resolve_settings(str(self.settings.autotune_effort), settings, **overrides)
         self.summary: dict[str, object] = {}
         self.fallback_reason: str | None = None
-
-    @classmethod
-    def get_kwargs_from_profile(cls, profile: AutotuneEffortProfile, settings: Settings) -> dict[str, object]:
-        return super().get_kwargs_from_profile(profile, settings)
 
     def _algorithm_cache_policy(self) -> dict[str, object]:
         return {"openevolve_version": 1, **public_view(self.oe_settings)}
