@@ -152,7 +152,7 @@ class SearchDriver(Generic[C]):
 
     @property
     def mode(self) -> str:
-        """``openevolve`` only once an LLM-written program arrived; never for a fallback run."""
+        """``openevolve`` only once the LLM has answered at least once; never for a fallback run."""
         if self.fallback_reason:
             return "fallback"
         c = self.record.counters
@@ -170,7 +170,8 @@ class SearchDriver(Generic[C]):
             self.default = self._measure([(default, "default")], "default config")[0]
             if not math.isfinite(self.default.measurement.cost):
                 self.warn(
-                    f"the default config failed ({self.default.measurement.reason}); speedups are relative to the first config that runs"
+                    f"the default config failed ({self.default.measurement.reason}); "
+                    "the LLM sees latencies but no speedups"
                 )
             self._loop()
         finally:
