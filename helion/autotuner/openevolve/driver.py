@@ -25,8 +25,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Hashable
+from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
+import heapq
 import importlib.util
 import math
 from pathlib import Path
@@ -133,6 +136,7 @@ class SearchDriver(Generic[C]):
         self._seed_keys: set[Hashable] = set()
         self._extra_seeds: list[dict[str, object]] = []
         self._converged_since: float | None = None
+        self._neighbor_cache: dict[Hashable, list[C]] = {}
         self._proposals_at_convergence = 0
         self._engine_finished = False
         self._deadline = math.inf if options.max_seconds is None else time.perf_counter() + options.max_seconds
@@ -423,13 +427,9 @@ class SearchDriver(Generic[C]):
 
     # -- measuring -----------------------------------------------------------------------------
     def _measure(self, items: list[tuple[C, Source]], desc: str) -> list[Entry[C]]:
-        fresh: list[tuple[C, Source]] = []
-        for candidate, source in items:
-            if self.backend.key(candidate) not in self.results and all(
-                self.backend.key(candidate) != self.backend.key(c) for c, _ in fresh
-            ):
-                fresh.append((candidate, source))
-        fresh = fresh[: max(1, self.remaining)] if fresh else fresh
+        sources = {self.backend.key(c): src for c, src in reversed(items)}  # first source wins
+        new = self._unseen((c for c, _ in items), max(1, self.remaining))
+        fresh = [(c, sources[self.backend.key(c)]) for c in new]
         t0 = time.perf_counter()
         measurements = self.backend.measure([c for c, _ in fresh], desc) if fresh else []
         self.record.time.measure_s += time.perf_counter() - t0
@@ -446,34 +446,44 @@ class SearchDriver(Generic[C]):
             )
         return [self.results[self.backend.key(c)] for c, _ in items if self.backend.key(c) in self.results]
 
-    def _refinement_batch(self) -> list[C]:
-        ranked = sorted(
-            (e for e in self.results.values() if math.isfinite(e.measurement.cost)), key=lambda e: e.measurement.cost
-        )
-        batch: list[C] = []
-        want = min(self.options.refine_batch, self.remaining)
-        for entry in ranked[:3]:
-            for neighbor in self.backend.neighbors(entry.candidate, self.rng):
-                key = self.backend.key(neighbor)
-                if key not in self.results and all(key != self.backend.key(b) for b in batch):
-                    batch.append(neighbor)
-                if len(batch) >= want:
-                    return batch
-        return batch
-
-    def _random_batch(self) -> list[C]:
-        batch: list[C] = []
-        want = min(self.options.refine_batch, self.remaining)
-        for _ in range(want * 20):
-            if len(batch) >= want:
+    def _unseen(self, candidates: Iterable[C], limit: int) -> list[C]:
+        """Up to ``limit`` distinct candidates that have not been measured yet."""
+        out: list[C] = []
+        keys: set[Hashable] = set()
+        for candidate in candidates:
+            if len(out) >= limit:
                 break
+            key = self.backend.key(candidate)
+            if key not in self.results and key not in keys:
+                keys.add(key)
+                out.append(candidate)
+        return out
+
+    def _neighbors(self, entry: Entry[C]) -> list[C]:
+        """The backend's neighbours of ``entry``, computed once per candidate (they never change)."""
+        key = self.backend.key(entry.candidate)
+        if key not in self._neighbor_cache:
+            self._neighbor_cache[key] = self.backend.neighbors(entry.candidate, self.rng)
+        return self._neighbor_cache[key]
+
+    def _refinement_batch(self) -> list[C]:
+        ranked = heapq.nsmallest(
+            3, (e for e in self.results.values() if math.isfinite(e.measurement.cost)), key=lambda e: e.measurement.cost
+        )
+        want = min(self.options.refine_batch, self.remaining)
+        return self._unseen((n for entry in ranked for n in self._neighbors(entry)), want)
+
+    def _draws(self, n: int) -> Iterator[C]:
+        """Up to ``n`` random candidates; a draw the backend cannot build is skipped."""
+        for _ in range(n):
             try:
-                candidate = self.backend.random(self.rng)
+                yield self.backend.random(self.rng)
             except (ValueError, RuntimeError):
                 continue
-            key = self.backend.key(candidate)
-            if key not in self.results and all(key != self.backend.key(b) for b in batch):
-                batch.append(candidate)
+
+    def _random_batch(self) -> list[C]:
+        want = min(self.options.refine_batch, self.remaining)
+        batch = self._unseen(self._draws(want * 20), want)
         if not batch:
             self._deadline = 0.0  # the space is exhausted: nothing new to measure
         return batch

@@ -29,23 +29,24 @@ from typing import Any
 
 ALIAS = "_helion_openevolve"
 
-#: Loads this package as ``ALIAS`` from the folder in ``sys.argv[1]`` and runs the engine.
-BOOTSTRAP = f"""
-import importlib.util, os, sys
-d = sys.argv[1]
-s = importlib.util.spec_from_file_location({ALIAS!r}, os.path.join(d, "__init__.py"), submodule_search_locations=[d])
-m = importlib.util.module_from_spec(s); sys.modules[{ALIAS!r}] = m; s.loader.exec_module(m)
-from {ALIAS}.engine import main
+#: Python source that loads this package as ``ALIAS`` from the folder ``_d`` (no helion import).
+_LOAD_ALIAS = f"""import importlib.util, os, sys
+if {ALIAS!r} not in sys.modules:
+    _s = importlib.util.spec_from_file_location({ALIAS!r}, os.path.join(_d, "__init__.py"), submodule_search_locations=[_d])
+    _m = importlib.util.module_from_spec(_s); sys.modules[{ALIAS!r}] = _m; _s.loader.exec_module(_m)
+"""
+
+#: ``python -c BOOTSTRAP <package dir>``: load the package and run the engine.
+BOOTSTRAP = f"""import sys
+_d = sys.argv[1]
+{_LOAD_ALIAS}from {ALIAS}.engine import main
 sys.exit(main())
 """
 
+#: OpenEvolve's evaluator file (loaded by path in every worker): builds the objective.
 _EVALUATOR_TEMPLATE = """# Written by the Helion OpenEvolve search: OpenEvolve's evaluator entry point.
-import importlib.util, os, sys
-if {alias!r} not in sys.modules:
-    _d = {package_dir!r}
-    _s = importlib.util.spec_from_file_location({alias!r}, os.path.join(_d, "__init__.py"), submodule_search_locations=[_d])
-    _m = importlib.util.module_from_spec(_s); sys.modules[{alias!r}] = _m; _s.loader.exec_module(_m)
-from {alias}.protocol import ObjectiveFactory
+_d = {package_dir!r}
+{load_alias}from {alias}.protocol import ObjectiveFactory
 evaluate = ObjectiveFactory({address!r}, {authkey_hex!r}, {timeout_s!r}, {max_candidates!r})()
 """
 
@@ -153,6 +154,7 @@ def _write_inputs(job: dict[str, Any], out: Path) -> tuple[Path, Path]:
     evaluator = out / "evaluator.py"
     evaluator.write_text(
         _EVALUATOR_TEMPLATE.format(
+            load_alias=_LOAD_ALIAS,
             alias=ALIAS,
             package_dir=str(Path(__file__).resolve().parent),
             address=job["address"],
