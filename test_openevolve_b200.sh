@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# quick: no GPU, no API key (tests + a CPU tuning run). full: on a GPU, the tuning example with
-# OpenEvolve and then PatternSearch side by side. Exits non-zero on any failure.
-set -euo pipefail
+# quick: no GPU, no API key: the test suite and a CPU tuning run (a few minutes).
+# full:  on a GPU: every example on the GPU, the fault-injection run and the side-by-side
+#        benchmark (BENCH_KERNELS, default the whole suite: about 5 minutes a kernel on an
+#        H200; BENCH_KERNELS= skips it). Logs go to OUT (default ./b200_test_out).
+# Every step runs; the script exits non-zero if any failed, and names them.
+set -uo pipefail
 mode=${1:-quick}
 cd "$(dirname "$0")"
 gpu=$(python3 -c "import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else 'none')" 2>/dev/null || echo none)
@@ -9,16 +12,34 @@ case "$gpu" in
   *B200*) kind=B200 ;; *H100*) kind=H100 ;; *H200*) kind=H200 ;; none) kind=none ;; *) kind="other ($gpu)" ;;
 esac
 echo "== GPU: $kind"
+failed=()
+step() {  # step NAME COMMAND...: run it, keep going on failure
+  local name=$1; shift
+  echo; echo "== $name"
+  if "$@"; then echo "-- $name: ok"; else echo "-- $name: FAILED (exit $?)"; failed+=("$name"); fi
+}
 case "$mode" in
   quick)
-    echo "== tests"; python3 -m pytest test -q
-    echo "== CPU tuning run (stand-in LLM)"
-    python3 examples/tune_with_standin.py --cpu --kernels vector_add --max-evaluations 8 --llm-latency 0.5 ;;
+    step "tests" python3 -m pytest test -q
+    step "CPU tuning run (stand-in LLM)" \
+      python3 examples/tune_with_standin.py --cpu --kernels vector_add --max-evaluations 8 --llm-latency 0.5 ;;
   full)
     [ "$kind" = none ] && { echo "full needs a GPU"; exit 2; }
+    out=${OUT:-b200_test_out}; mkdir -p "$out"
     export HELION_AUTOTUNE_EFFORT=${HELION_AUTOTUNE_EFFORT:-quick} HELION_SKIP_CACHE=1
-    echo "== OpenEvolveTuner"; python3 examples/tune_with_standin.py --kernels matmul,softmax,vector_add --llm-latency 2
-    echo "== PatternSearch"; python3 examples/tune_with_standin.py --search PatternSearch --kernels matmul,softmax,vector_add ;;
+    step "vector add: smoke test" python3 examples/helion_vector_add_tuning.py --simple
+    step "vector add: tuning" python3 examples/helion_vector_add_tuning.py --llm-latency 2 --record "$out/vector_add.jsonl"
+    step "attention: tuning" python3 examples/helion_b200_attention_tuning.py --llm-latency 2 --record "$out/attention.jsonl"
+    step "raw Triton matmul: tune_config_space" \
+      python3 examples/triton_matmul_tune_config_space.py --llm-latency 2 --record "$out/triton_matmul.jsonl"
+    step "fault injection" python3 test/fault_injection_gpu.py --out "$out"
+    kernels=${BENCH_KERNELS-matmul,matmul_big,softmax,layer_norm,attention,vector_add}
+    if [ -n "$kernels" ]; then
+      step "side-by-side benchmark ($kernels)" python3 examples/benchmark_openevolve_vs_baseline.py \
+        --effort "$HELION_AUTOTUNE_EFFORT" --llm-latency 10 --kernels "$kernels" --out "$out/benchmark"
+    fi ;;
   *) echo "usage: $0 quick|full"; exit 2 ;;
 esac
+echo
+if [ ${#failed[@]} -gt 0 ]; then printf '== FAILED: %s\n' "${failed[@]}"; exit 1; fi
 echo "== OK"

@@ -7,6 +7,11 @@ its measurements through Helion's own CSV log (``autotune_log``), which gives th
 best-latency-over-time curves. Prints a table, writes ``results.json`` and ``convergence.png``.
 
     python examples/benchmark_openevolve_vs_baseline.py --effort quick --llm-latency 10
+    python examples/benchmark_openevolve_vs_baseline.py --report gpu0/results.json gpu1/results.json
+
+Timings are only comparable within one run on one device; ``--report`` merges runs made on
+separate GPUs of one machine (one kernel each) into one table, which is still side by side per
+kernel.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ ON_GPU = select_backend(sys.argv)
 from helion.autotuner.effort_profile import get_effort_profile  # noqa: E402
 import helion.language as hl  # noqa: E402
 from helion_b200_attention_tuning import attention as attention_fn  # noqa: E402
+from helion_b200_attention_tuning import sdpa  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tune_with_standin import config_latency_ms  # noqa: E402
@@ -81,7 +87,7 @@ def suite(device: str) -> dict[str, tuple[object, tuple[torch.Tensor, ...], obje
         "matmul_big": (matmul, (r(big_n, big_n), r(big_n, big_n)), torch.mm),
         "softmax": (softmax, (r(sm_m, sm_n),), lambda x: torch.softmax(x, dim=-1)),
         "layer_norm": (layer_norm, (r(*ln), r(ln[1]), r(ln[1])), lambda x, w, b: F.layer_norm(x, (x.shape[1],), w, b)),
-        "attention": (attention, (r(bh, sq, hd), r(bh, sq, hd), r(bh, sq, hd)), F.scaled_dot_product_attention),
+        "attention": (attention, (r(bh, sq, hd), r(bh, sq, hd), r(bh, sq, hd)), sdpa),
         "vector_add": (vector_add, (r(vn), r(vn)), torch.add),
     }
 
@@ -196,7 +202,19 @@ def main() -> None:
     p.add_argument("--max-evaluations", type=int, default=None, help="OpenEvolve budget (default: effort's)")
     p.add_argument("--out", default="benchmark_out")
     p.add_argument("--cpu", action="store_true")
+    p.add_argument(
+        "--report",
+        nargs="+",
+        default=None,
+        metavar="RESULTS_JSON",
+        help="measure nothing: print the table of earlier runs' results.json files (e.g. one per GPU) and plot them",
+    )
     a = p.parse_args()
+    if a.report:
+        rows = [row for path in a.report for row in json.loads(Path(path).read_text())]
+        table(rows)
+        plot(rows, Path(a.out))
+        return
     os.environ["HELION_AUTOTUNE_EFFORT"] = a.effort
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -243,6 +261,29 @@ def table(rows: list[dict[str, object]]) -> None:
                 f"{k:<11} {r['search']:<28} {r['best_ms']:>9.4f} {float(r['best_ms']) / float(r['reference_ms']):>7.2f}x "
                 f"{float(r['best_ms']) / helion_best:>13.3f}x {r['wall_s']:>7.1f} {r['evaluations']:>6}  {split}"
             )
+    summary(rows)
+
+
+def geomean(values: list[float]) -> float:
+    return math.exp(sum(map(math.log, values)) / len(values)) if values else math.nan
+
+
+def summary(rows: list[dict[str, object]]) -> None:
+    """Per search, over the kernels: geomean of best / best Helion search, and of wall / PatternSearch's."""
+    kernels = list(dict.fromkeys(str(r["kernel"]) for r in rows))
+    by = {(str(r["kernel"]), str(r["search"])): r for r in rows}
+    print(f"\n{'search':<28} {'kernels':>7} {'geomean best / best Helion':>27} {'geomean wall / PatternSearch':>29}")
+    for name in dict.fromkeys(str(r["search"]) for r in rows):
+        quality, wall = [], []
+        for k in kernels:
+            if (k, name) not in by:
+                continue
+            group = [r for r in rows if r["kernel"] == k and r["search"] != "OpenEvolveTuner"]
+            helion_best = min((float(r["best_ms"]) for r in group), default=math.nan)
+            quality.append(float(by[k, name]["best_ms"]) / helion_best)
+            if (k, "PatternSearch") in by:
+                wall.append(float(by[k, name]["wall_s"]) / float(by[k, "PatternSearch"]["wall_s"]))
+        print(f"{name:<28} {len(quality):>7} {geomean(quality):>26.3f}x {geomean(wall):>28.2f}x")
 
 
 if __name__ == "__main__":

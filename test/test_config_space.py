@@ -107,3 +107,18 @@ def test_evolution_with_the_standin_llm_finds_the_optimum(tmp_path: Path) -> Non
 def test_strict_raises_instead_of_falling_back() -> None:
     with pytest.raises(OpenEvolveUnavailable, match="API key"):
         tune_config_space(SPACE, score, max_evaluations=5, strict=True, log=quiet)
+
+
+def test_default_config_is_measured_first_and_checked(tmp_path: Path) -> None:
+    record = tmp_path / "run.jsonl"
+    start = {"block_size": 64, "num_warps": 8}
+    result = tune_config_space(SPACE, score, max_evaluations=5, default=start, record_path=str(record), log=quiet)
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    first = next(x for x in lines if x["kind"] == "evaluation")
+    assert first["source"] == "default"
+    assert first["config"] == {"block_size": 64, "num_warps": 8, "unroll": False}
+    assert result.evaluations == 5
+    with pytest.raises(ValueError, match="default config is not in config_space: num_warps=3"):
+        tune_config_space(SPACE, score, default={"num_warps": 3}, log=quiet)
+    with pytest.raises(ValueError, match="unknown field 'warps'"):
+        tune_config_space(SPACE, score, default={"warps": 4}, log=quiet)

@@ -61,6 +61,7 @@ class _DictBackend:
         self.space = space
         self.objective = objective
         self.minimize = minimize
+        self.default: Config = {k: v[0] for k, v in space.items()}
 
     def key(self, candidate: Config) -> Hashable:
         return tuple((k, _key_item(candidate[k])) for k in self.space)
@@ -75,10 +76,6 @@ class _DictBackend:
                 raise ValueError(f"{name}={value!r} must be one of {self.space[name]!r}")
             config[name] = matches[0]
         return config
-
-    @property
-    def default(self) -> Config:
-        return {k: v[0] for k, v in self.space.items()}
 
     def plain(self, candidate: Config) -> dict[str, object]:
         return dict(candidate)
@@ -120,14 +117,20 @@ class TuneResult:
 
 
 def _system_message(
-    space: dict[str, list[Hashable]], description: str, candidates: int, *, minimize: bool, diff_based: bool
+    space: dict[str, list[Hashable]],
+    default: Config,
+    description: str,
+    candidates: int,
+    *,
+    minimize: bool,
+    diff_based: bool,
 ) -> str:
     spec = {k: {"type": "choice", "choices": v} for k, v in space.items()}
     goal = "as low as possible (a cost)" if minimize else "as high as possible"
     return (
         f"You tune a configuration: the objective's score should be {goal}.\n{description}\n\n"
         f"## Search space\n```json\n{json.dumps(spec, default=str)}\n```\n"
-        f"## Default config\n```json\n{json.dumps({k: v[0] for k, v in space.items()}, default=str)}\n```\n"
+        f"## Default config\n```json\n{json.dumps(default, default=str)}\n```\n"
         + answer_rules(candidates, diff_based=diff_based)
     )
 
@@ -138,25 +141,40 @@ def tune_config_space(
     *,
     max_evaluations: int = 50,
     minimize: bool = False,
+    default: Mapping[str, Hashable] | None = None,
     description: str = "",
     log: Callable[[str], None] = print,
     **settings: object,
 ) -> TuneResult:
     """Search ``config_space`` for the config with the best ``objective(config)``.
 
-    ``settings`` are those of the Helion search (``model``, ``api_base``, ``api_key``,
+    ``default`` is the baseline config, measured first (speedups are relative to it); fields
+    it leaves out, or all of them without it, take the first choice of their list. ``settings``
+    are those of the Helion search (``model``, ``api_base``, ``api_key``,
     ``max_seconds``, ``strict``, ``record_path``, ...; also from ``HELION_OPENEVOLVE_*``).
     """
     space = validate_space(config_space)
     s = resolve_settings("full", max_evaluations=max_evaluations, **settings)
     seed = s.seed if s.seed is not None else random.randrange(2**31)
     backend = _DictBackend(space, objective, minimize)
+    if default is not None:
+        if not isinstance(default, Mapping):
+            raise TypeError(f"default must be a dict of name -> choice, got {type(default).__name__}")
+        try:
+            backend.default = backend.validate(dict(default))
+        except ValueError as e:
+            raise ValueError(f"default config is not in config_space: {e}") from None
     options = driver_options(
         s,
         seed=seed,
         max_seconds=s.max_seconds,
         system_message=_system_message(
-            space, description, s.candidates_per_program, minimize=minimize, diff_based=s.diff_based
+            space,
+            backend.default,
+            description,
+            s.candidates_per_program,
+            minimize=minimize,
+            diff_based=s.diff_based,
         ),
         title="Candidate configs",
         ratio_scores=minimize,

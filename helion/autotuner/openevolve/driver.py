@@ -96,6 +96,7 @@ class DriverOptions:
     title: str = "Candidate configs"
     objective_timeout_s: float = 900.0
     keep_output_dir: str | None = None
+    refine_starts: int = 3  # best configs whose neighbourhoods are refined (PatternSearch's copies)
     llm_in_flight: int = 3  # LLM answers awaited after local refinement converged
     converge_wait_s: float = 120.0  # and at most this long
     #: True: costs are positive latencies and the LLM's score is default/cost (a speedup).
@@ -467,8 +468,17 @@ class SearchDriver(Generic[C]):
         return self._neighbor_cache[key]
 
     def _refinement_batch(self) -> list[C]:
+        """Unmeasured neighbours of the ``refine_starts`` best configs, best config's first.
+
+        Like one generation of Helion's PatternSearch with that many copies, except that the
+        starting points are re-ranked before every batch, so a better config from the LLM or
+        from the previous batch becomes a starting point at once. Empty once every neighbour
+        of the best configs has been measured: local refinement has converged.
+        """
         ranked = heapq.nsmallest(
-            3, (e for e in self.results.values() if math.isfinite(e.measurement.cost)), key=lambda e: e.measurement.cost
+            self.options.refine_starts,
+            (e for e in self.results.values() if math.isfinite(e.measurement.cost)),
+            key=lambda e: e.measurement.cost,
         )
         want = min(self.options.refine_batch, self.remaining)
         return self._unseen((n for entry in ranked for n in self._neighbors(entry)), want)

@@ -178,8 +178,12 @@ class OpenEvolveSearch(PopulationBasedSearch):
         backend = _HelionBackend(self, space)
         record = RunRecord(s.record_path)
         driver = SearchDriver(backend, self._options(space), record, self.log, self.log.warning)
+        default, seeds = space.canonical(self.config_spec.default_config()), self._seed_configs(space)
+        # As PatternSearch does: the default and seeds always reach Helion's final verification,
+        # so a single noisy reading of a rival cannot beat them there.
+        self.pin_finalist_configs([default, *seeds])
         try:
-            driver.run(space.canonical(self.config_spec.default_config()), self._seed_configs(space))
+            driver.run(default, seeds)
             self.population = sorted(backend.members.values(), key=performance)
             if not self.population or not math.isfinite(self.population[0].perf):
                 raise exc.NoConfigFound

@@ -28,19 +28,20 @@ from .driver import DriverOptions
 class OpenEvolveSettings:
     """Defaults of the OpenEvolve search (see README for each setting's variable)."""
 
-    max_evaluations: int = 100  # configs measured, baseline and refinement included
+    max_evaluations: int = 300  # configs measured, baseline and refinement included
     max_seconds: float | None = None  # wall-clock budget of the search loop
     model: str | None = None  # default "gpt-4o-mini" unless the YAML names models
     api_base: str | None = None  # any OpenAI-compatible endpoint; default api.openai.com
     api_key: str | None = None  # default: $OPENAI_API_KEY
     config_path: str | None = None  # an OpenEvolve YAML file
     candidates_per_program: int = 6  # configs the LLM writes into each evolved program
-    max_llm_calls: int | None = None  # OpenEvolve iterations; default max(24, max_evaluations)
+    max_llm_calls: int = 40  # OpenEvolve iterations (LLM answers) at most
     parallel_llm_calls: int = 3  # OpenEvolve iterations in flight at once
     islands: int = 3
     initial_random: int = 4  # random configs in the seed program, beside the default
     refinement: bool = True  # measure neighbours of the best while the LLM thinks
-    refine_batch: int = 8
+    refine_starts: int = 3  # best configs refined at a time (PatternSearch's ``copies``)
+    refine_batch: int = 48  # configs per refinement batch (one parallel precompile)
     max_llm_failures: int = 3  # consecutive LLM transport failures before falling back
     llm_timeout_s: int = 120
     llm_retries: int = 1
@@ -54,11 +55,13 @@ class OpenEvolveSettings:
 
 DEFAULTS = OpenEvolveSettings()
 
-#: ``autotune_effort`` -> budget. ``quick`` fits a CI-sized run, ``full`` a real tuning session.
+#: ``autotune_effort`` -> budget. Caps: a search normally ends earlier, once local refinement
+#: has converged and the LLM answers in flight found nothing better. ``refine_starts`` follows
+#: the ``copies`` of Helion's PatternSearch profile for the same effort (2 quick, 5 full).
 EFFORT_BUDGETS: dict[str, dict[str, object]] = {
-    "none": {"max_evaluations": 1, "max_seconds": 60.0},
-    "quick": {"max_evaluations": 80, "max_seconds": 300.0},
-    "full": {"max_evaluations": 160, "max_seconds": 1800.0},
+    "none": {"max_evaluations": 1, "max_seconds": 60.0, "max_llm_calls": 1},
+    "quick": {"max_evaluations": 300, "max_seconds": 300.0, "max_llm_calls": 24, "refine_starts": 2},
+    "full": {"max_evaluations": 1500, "max_seconds": 1800.0, "max_llm_calls": 100, "refine_starts": 5},
 }
 
 _ENV = "HELION_OPENEVOLVE_"
@@ -104,10 +107,12 @@ def resolve_settings(effort: str, base: OpenEvolveSettings | None = None, **over
 def _check(s: OpenEvolveSettings) -> None:
     for name in (
         "max_evaluations",
+        "max_llm_calls",
         "candidates_per_program",
         "parallel_llm_calls",
         "islands",
         "refine_batch",
+        "refine_starts",
         "max_llm_failures",
     ):
         if getattr(s, name) < 1:
@@ -138,7 +143,7 @@ def driver_options(
 ) -> DriverOptions:
     """The driver's options and the OpenEvolve job for settings ``s`` (shared by both APIs)."""
     engine = {
-        "iterations": s.max_llm_calls or max(24, s.max_evaluations),
+        "iterations": s.max_llm_calls,
         "openevolve": {
             "model": s.model,
             "api_base": s.api_base,
@@ -160,6 +165,7 @@ def driver_options(
         initial_random=s.initial_random,
         refinement=s.refinement,
         refine_batch=s.refine_batch,
+        refine_starts=s.refine_starts,
         max_llm_failures=s.max_llm_failures,
         strict=s.strict,
         seed=seed,
