@@ -222,6 +222,7 @@ def main() -> None:
     print(f"device: {torch.cuda.get_device_name() if ON_GPU else 'CPU (Pallas interpret)'}; effort {a.effort}")
     extra: dict[str, object] = {"model": a.model, "max_evaluations": a.max_evaluations}
     rows: list[dict[str, object]] = []
+    errors: list[dict[str, str]] = []
     with start_llm(a, announce=False) as llm:
         extra.update(llm)
         if "api_key" in llm:  # the stand-in
@@ -231,9 +232,15 @@ def main() -> None:
             ref_ms = reference_ms(ref, args)
             for sname in a.searches.split(","):
                 extra["record_path"] = str(out / f"{kname}-{sname}.record.jsonl")
-                row = run_search(
-                    sname, kernel, args, out / f"{kname}-{sname}", {k: v for k, v in extra.items() if v is not None}
-                )
+                try:
+                    row = run_search(
+                        sname, kernel, args, out / f"{kname}-{sname}", {k: v for k, v in extra.items() if v is not None}
+                    )
+                except Exception as e:  # one search failing (a Helion bug, say) must not end the benchmark
+                    print(f"  {kname:<11} {sname:<28} FAILED: {type(e).__name__}: {e}", flush=True)
+                    errors.append({"kernel": kname, "search": sname, "error": f"{type(e).__name__}: {e}"})
+                    (out / "errors.json").write_text(json.dumps(errors, indent=1))
+                    continue
                 row.update(kernel=kname, reference_ms=ref_ms)
                 rows.append(row)
                 print(

@@ -11,8 +11,8 @@ make the generated Triton kernel:
     0  correct (the default)
     1  read ~4 GB past its input: an illegal memory access on the device
     2  add 1.0 to every element: wrong results, which Helion's accuracy check must catch
-    3  not compile (``tl.static_assert(False)`` in an inline Triton snippet)
-    4  compile slowly (a 20 000-step unrolled loop) past a 5-second compile timeout
+    3  not compile (a failing ``tl.static_assert`` in an inline Triton snippet)
+    4  compile slowly (a 40 000-step unrolled loop) past a 5-second compile timeout
 
 Each faulty value is also a user seed config, so every fault is measured at least once; the
 stand-in LLM (``random`` mode) and local refinement propose more configs around them. The
@@ -50,6 +50,18 @@ FAULTS = {
 COMPILE_TIMEOUT_S = 5
 
 
+#: Triton code inlined into every config. Only ``fault`` (a compile-time constant) picks what it
+#: does, so no config depends on Triton pruning untaken branches: 3 fails a static assertion,
+#: 4 unrolls a 40 000-step loop at compile time, every other value leaves ``{0}`` as it is.
+FAULT_SNIPPET = """
+tl.static_assert({1} != 3, "injected compile failure")
+acc = {0}
+for _i in tl.static_range(({1} // 4) * 40000):
+    acc = acc * 1.0001 + 0.5
+{0} + acc * 0.0
+"""
+
+
 def faulty_add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     out = torch.empty_like(x)
     fault = hl.register_tunable("fault", EnumFragment(choices=(0, 1, 2, 3, 4)))
@@ -58,13 +70,9 @@ def faulty_add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             out[tile] = x[tile.index + 1_000_000_000] + y[tile]
         elif fault == 2:
             out[tile] = x[tile] + y[tile] + 1.0
-        elif fault == 3:
-            out[tile] = hl.inline_triton("tl.static_assert(False, 'injected')\n{0}", [x[tile]], x[tile]) + y[tile]
-        elif fault == 4:
-            slow = "acc = {0}\nfor _i in tl.static_range(20000):\n    acc = acc * 1.0001 + 0.5\nacc"
-            out[tile] = hl.inline_triton(slow, [x[tile]], x[tile]) * 0.0 + x[tile] + y[tile]
         else:
-            out[tile] = x[tile] + y[tile]
+            xs = x[tile]
+            out[tile] = hl.inline_triton(FAULT_SNIPPET, [xs, fault], xs) + y[tile]
     return out
 
 

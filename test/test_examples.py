@@ -9,6 +9,7 @@ correctness, the fallback reason when no LLM is configured).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 import subprocess
@@ -106,3 +107,34 @@ def test_attention_tuning(tmp_path: Path) -> None:
     assert "device-specific choices exposed here" in out
     assert "correctness ok" in out
     assert "helion tuned" in out and "torch SDPA" in out and out.count("TFLOP/s") == 2
+
+
+def test_llm_cost_from_run_records(tmp_path: Path) -> None:
+    record = tmp_path / "run.jsonl"
+    lines = [
+        {"kind": "evaluation", "status": "ok"},
+        {"kind": "summary", "llm_calls": 10, "prompt_tokens": 2_000_000, "completion_tokens": 100_000},
+    ]
+    record.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    unfinished = tmp_path / "cut.jsonl"
+    unfinished.write_text(json.dumps({"kind": "evaluation"}) + "\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "llm_cost.py"),
+            str(record),
+            str(unfinished),
+            "--input-price",
+            "1",
+            "--output-price",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("run.jsonl"))
+    assert row.split()[1:] == ["10", "2000000", "100000", "3.0000"]  # 2 M x $1 + 0.1 M x $10
+    assert "cut.jsonl" in proc.stdout and "did not finish" in proc.stdout
+    assert proc.stdout.splitlines()[-1].split() == ["total", "3.0000"]

@@ -154,7 +154,7 @@ def tune_config_space(
     ``max_seconds``, ``strict``, ``record_path``, ...; also from ``HELION_OPENEVOLVE_*``).
     """
     space = validate_space(config_space)
-    s = resolve_settings("full", max_evaluations=max_evaluations, **settings)
+    s = resolve_settings("config_space", max_evaluations=max_evaluations, **settings)
     seed = s.seed if s.seed is not None else random.randrange(2**31)
     backend = _DictBackend(space, objective, minimize)
     if default is not None:

@@ -6,11 +6,20 @@ Flow of :meth:`SearchDriver.run`:
    baseline (the default candidate) while it boots.
 2. Loop until the evaluation or wall-clock budget is spent:
    a. read engine events (LLM errors, token counts); decide whether to fall back;
-   b. take every proposal OpenEvolve's workers have sent, validate their candidates, measure
-      the new ones in one batch through the backend, and reply with per-candidate outcomes;
-   c. with no proposal waiting, refine locally around the best candidates (pattern-search
-      neighbours) so the device never idles while LLM requests are in flight;
-   d. after a fallback, measure random candidates instead.
+   b. take every proposal OpenEvolve's workers have sent and validate their candidates;
+   c. measure the new candidates in one batch through the backend, filled up with local
+      refinement (see below), and reply to each proposal with per-candidate outcomes; with no
+      proposal waiting, the batch is refinement alone, so the device never idles while LLM
+      requests are in flight;
+   d. once refinement has converged, wait briefly for the LLM answers in flight (any that beats
+      the best restarts refinement from it), then stop;
+   e. after a fallback, measure random candidates instead.
+
+Local refinement follows Helion's PatternSearch: a *path* starts at each of the
+``refine_starts`` best configs measured first (the default, the seeds); each batch measures the
+unmeasured neighbours of every path's incumbent; a path whose neighbourhood is measured moves
+to its best neighbour if that is faster, and ends otherwise. Any config that becomes the best
+overall (an LLM proposal, typically) starts a path of its own.
 3. Stop the engine and the server (always, also on errors and Ctrl-C).
 
 What is fatal and what is skipped: a candidate that fails validation is answered as
@@ -137,6 +146,10 @@ class SearchDriver(Generic[C]):
         self._seed_keys: set[Hashable] = set()
         self._extra_seeds: list[dict[str, object]] = []
         self._converged_since: float | None = None
+        self._paths: list[Hashable] = []  # incumbents of the active refinement paths
+        self._explored: set[Hashable] = set()  # every config that was a path's incumbent
+        self._paths_started = False
+        self._t0 = time.perf_counter()
         self._neighbor_cache: dict[Hashable, list[C]] = {}
         self._proposals_at_convergence = 0
         self._engine_finished = False
@@ -166,34 +179,40 @@ class SearchDriver(Generic[C]):
     # -- entry point ---------------------------------------------------------------------------
     def run(self, default: C, seeds: list[C] | None = None) -> None:
         """Search from ``default`` (the baseline of every speedup); ``seeds`` start the program."""
+        self._t0 = time.perf_counter()
         workdir = Path(tempfile.mkdtemp(prefix="helion-openevolve-"))
         self._extra_seeds = [
             self.backend.plain(c) for c in seeds or [] if self.backend.key(c) != self.backend.key(default)
         ]
+        program = self._seed_program()
         try:
-            self._start(workdir)
-            self.default = self._measure([(default, "default")], "default config")[0]
+            self._start(workdir, program)
+            # The default and the seed program's configs are measured at once, while the engine
+            # boots: they are the starting points of refinement, as PatternSearch's seeds are.
+            first = [(default, "default"), *[(c, "seed") for _, c in program]]
+            self.default = self._measure(first, "default and seed configs")[0]  # type: ignore[arg-type]
             if not math.isfinite(self.default.measurement.cost):
                 self.warn(
                     f"the default config failed ({self.default.measurement.reason}); "
                     "the LLM sees latencies but no speedups"
                 )
             self._loop()
+            self._check_engine()  # a dead engine is reported as such, also once the budget is spent
         finally:
             self._stop(workdir)
 
-    def _start(self, workdir: Path) -> None:
+    def _start(self, workdir: Path, program: list[tuple[dict[str, object], C]]) -> None:
         t0 = time.perf_counter()
         try:
             reason = self._precheck()
             if reason is None:
-                reason = self._launch(workdir)
+                reason = self._launch(workdir, [plain for plain, _ in program])
             if reason is not None:
                 self._fall_back(reason)
         finally:
             self.record.time.startup_s += time.perf_counter() - t0
 
-    def _launch(self, workdir: Path) -> str | None:
+    def _launch(self, workdir: Path, program: list[dict[str, object]]) -> str | None:
         """Start the server and the engine; the reason they could not start, or None."""
         try:
             self.server = EvaluationServer(workdir)
@@ -204,7 +223,7 @@ class SearchDriver(Generic[C]):
                 "objective_timeout_s": self.options.objective_timeout_s,
                 "max_candidates": self.options.candidates_per_program * 4,
                 "system_message": self.options.system_message,
-                "initial_program": render_program(self.options.title, self._seed_program()),
+                "initial_program": render_program(self.options.title, program),
                 "output_dir": str(workdir),
             }
             self.engine = EngineProcess(job, workdir)
@@ -220,27 +239,31 @@ class SearchDriver(Generic[C]):
             return "no API key: set OPENAI_API_KEY or HELION_OPENEVOLVE_API_KEY (any value for a local server)"
         return None
 
-    def _seed_program(self) -> list[dict[str, object]]:
-        seeds: list[dict[str, object]] = []
+    def _seed_program(self) -> list[tuple[dict[str, object], C]]:
+        """The seed configs (beside the default) and ``initial_random`` random ones, validated."""
+        plains: list[dict[str, object]] = []
         for plain in self._extra_seeds:
-            if plain not in seeds:
-                seeds.append(plain)
-        target = len(seeds) + self.options.initial_random
+            if plain not in plains:
+                plains.append(plain)
+        target = len(plains) + self.options.initial_random
         for _ in range(self.options.initial_random * 3):
-            if len(seeds) >= target:
+            if len(plains) >= target:
                 break
             try:
                 plain = self.backend.plain(self.backend.random(self.rng))
             except (ValueError, RuntimeError):
                 continue
-            if plain not in seeds:
-                seeds.append(plain)
-        for plain in seeds:
+            if plain not in plains:
+                plains.append(plain)
+        program: list[tuple[dict[str, object], C]] = []
+        for plain in plains:
             try:
-                self._seed_keys.add(self.backend.key(self.backend.validate(plain)))
+                candidate = self.backend.validate(plain)
             except ValueError:
                 continue
-        return seeds
+            self._seed_keys.add(self.backend.key(candidate))
+            program.append((plain, candidate))
+        return program
 
     def _stop(self, workdir: Path) -> None:
         if self.server is not None:
@@ -261,33 +284,41 @@ class SearchDriver(Generic[C]):
         while not self.out_of_budget():
             self._check_engine()
             llm_live = self.server is not None and not self.fallback_reason and not self._engine_finished
-            if llm_live and (proposals := self.server.take(0.0, limit=64)):  # type: ignore[union-attr]
-                self._serve(proposals)
-            elif not self.fallback_reason and self.options.refinement and (batch := self._refinement_batch()):
+            proposals = self.server.take(0.0, limit=64) if llm_live else []  # type: ignore[union-attr]
+            refining = not self.fallback_reason and self.options.refinement
+            batch = self._refinement_batch() if refining else []
+            if proposals:
+                self._serve(proposals, batch)
+            elif batch:
                 self._converged_since = None
                 self._measure([(c, "refine") for c in batch], "refining around the best")
             elif llm_live:
-                if self.options.refinement and self._converged():
+                if refining and self._converged():
                     return
                 self._wait_for_llm()
             elif self.fallback_reason:
                 self._measure([(c, "fallback") for c in self._random_batch()], "random search (fallback)")
+            elif refining:
+                self.log("OpenEvolve search converged: LLM calls spent and local refinement done")
+                return
             else:
                 self._measure([(c, "random") for c in self._random_batch()], "random search (LLM calls spent)")
 
     def _converged(self) -> bool:
-        """Nothing new is left around the best configs (where PatternSearch would stop).
+        """Every refinement path has ended (where PatternSearch would stop).
 
-        Rather than idle, wait only for the LLM answers already in flight (one round), or at
-        most ``converge_wait_s``; any of them that improves the best restarts refinement.
+        Rather than idle, wait for the LLM answers already in flight (one round), for at most
+        a tenth of the time searched so far (and never over ``converge_wait_s``); any answer
+        that beats the best starts a new refinement path.
         """
         now = time.perf_counter()
         if self._converged_since is None:
             self._converged_since = now
             self._proposals_at_convergence = self.record.counters.proposals
-            self.log("local refinement converged; waiting for the LLM answers in flight")
+            self.log("local refinement converged; waiting briefly for the LLM answers in flight")
         answered = self.record.counters.proposals - self._proposals_at_convergence
-        if answered < self.options.llm_in_flight and now - self._converged_since < self.options.converge_wait_s:
+        patience = min(self.options.converge_wait_s, 0.1 * (self._converged_since - self._t0))
+        if answered < self.options.llm_in_flight and now - self._converged_since < patience:
             return False
         self.record.write("converged", answered_after=answered)
         self.log(f"OpenEvolve search converged: {answered} LLM answers after convergence found nothing new nearby")
@@ -299,7 +330,7 @@ class SearchDriver(Generic[C]):
         proposals = self.server.take(min(0.5, max(0.0, self._deadline - t0)), limit=64)
         self.record.time.llm_wait_s += time.perf_counter() - t0
         if proposals:
-            self._serve(proposals)
+            self._serve(proposals, [])
 
     def _check_engine(self) -> None:
         if self.server is None or self.fallback_reason:
@@ -350,27 +381,33 @@ class SearchDriver(Generic[C]):
             raise OpenEvolveUnavailable(f"OpenEvolve search cannot continue: {reason}")
         self.fallback_reason = reason
         self.record.write("fallback", reason=reason)
-        self.warn(
-            f"OpenEvolve search falls back to random search for the remaining {self.remaining} evaluations: {reason}"
-        )
+        if self.out_of_budget():
+            self.warn(f"OpenEvolve search: OpenEvolve stopped working as the budget ran out: {reason}")
+        else:
+            self.warn(
+                f"OpenEvolve search falls back to random search for the remaining {self.remaining} evaluations: {reason}"
+            )
         if self.server is not None:
             self.server.close()
         if self.engine is not None:
             self.engine.stop()
 
     # -- serving proposals ---------------------------------------------------------------------
-    def _serve(self, proposals: list[Proposal]) -> None:
+    def _serve(self, proposals: list[Proposal], refinement: list[C]) -> None:
+        """Measure the proposals' new candidates, with ``refinement`` in the same batch, and reply."""
         plans = [self._plan(p) for p in proposals]
         new: dict[Hashable, C] = {}
         for plan in plans:
             for status, candidate, _ in plan:
                 if status == "new" and candidate is not None:
                     new.setdefault(self.backend.key(candidate), candidate)
-        budget = list(new.items())[: self.remaining]
-        if budget:
-            sources: list[Source] = ["seed" if k in self._seed_keys else "llm" for k, _ in budget]
+        items: list[tuple[C, Source]] = [(c, "seed" if k in self._seed_keys else "llm") for k, c in new.items()]
+        room = max(0, self.options.refine_batch - len(items))
+        items += [(c, "refine") for c in refinement[:room]]
+        if items:
             self._measure(
-                [(c, src) for (_, c), src in zip(budget, sources, strict=True)], f"{len(budget)} proposed configs"
+                items,
+                f"{len(new)} proposed configs" + (f" + {min(room, len(refinement))} refining" if refinement else ""),
             )
         best = self.best
         for proposal, plan in zip(proposals, plans, strict=True):
@@ -468,20 +505,46 @@ class SearchDriver(Generic[C]):
         return self._neighbor_cache[key]
 
     def _refinement_batch(self) -> list[C]:
-        """Unmeasured neighbours of the ``refine_starts`` best configs, best config's first.
+        """Unmeasured neighbours of the refinement paths' incumbents, best incumbent first.
 
-        Like one generation of Helion's PatternSearch with that many copies, except that the
-        starting points are re-ranked before every batch, so a better config from the LLM or
-        from the previous batch becomes a starting point at once. Empty once every neighbour
-        of the best configs has been measured: local refinement has converged.
+        Empty once every path has ended: local refinement has converged.
         """
-        ranked = heapq.nsmallest(
-            self.options.refine_starts,
-            (e for e in self.results.values() if math.isfinite(e.measurement.cost)),
-            key=lambda e: e.measurement.cost,
-        )
+        self._update_paths()
         want = min(self.options.refine_batch, self.remaining)
-        return self._unseen((n for entry in ranked for n in self._neighbors(entry)), want)
+        ranked = sorted(self._paths, key=lambda k: self.results[k].measurement.cost)
+        return self._unseen((n for k in ranked for n in self._neighbors(self.results[k])), want)
+
+    def _update_paths(self) -> None:
+        """Start paths (at first from the best configs, then from any new best); move or end them."""
+        ok = [e for e in self.results.values() if math.isfinite(e.measurement.cost)]
+        if not ok:
+            return
+        if not self._paths_started:
+            self._paths_started = True
+            for entry in heapq.nsmallest(self.options.refine_starts, ok, key=lambda e: e.measurement.cost):
+                self._start_path(self.backend.key(entry.candidate))
+        best = min(ok, key=lambda e: e.measurement.cost)
+        self._start_path(self.backend.key(best.candidate))
+        paths: list[Hashable] = []
+        for key in self._paths:
+            entry = self.results[key]
+            neighbors = [self.backend.key(n) for n in self._neighbors(entry)]
+            if any(k not in self.results for k in neighbors):
+                paths.append(key)  # still being measured
+                continue
+            finite = [self.results[k] for k in neighbors if math.isfinite(self.results[k].measurement.cost)]
+            step = min(finite, key=lambda e: e.measurement.cost, default=None)
+            if step is not None and step.measurement.cost < entry.measurement.cost:
+                step_key = self.backend.key(step.candidate)
+                if step_key not in self._explored:
+                    self._explored.add(step_key)
+                    paths.append(step_key)  # move to the best neighbour; otherwise the path ends
+        self._paths = list(dict.fromkeys(paths))
+
+    def _start_path(self, key: Hashable) -> None:
+        if key not in self._explored:
+            self._explored.add(key)
+            self._paths.append(key)
 
     def _draws(self, n: int) -> Iterator[C]:
         """Up to ``n`` random candidates; a draw the backend cannot build is skipped."""

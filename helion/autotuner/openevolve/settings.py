@@ -62,6 +62,9 @@ EFFORT_BUDGETS: dict[str, dict[str, object]] = {
     "none": {"max_evaluations": 1, "max_seconds": 60.0, "max_llm_calls": 1},
     "quick": {"max_evaluations": 300, "max_seconds": 300.0, "max_llm_calls": 24, "refine_starts": 2},
     "full": {"max_evaluations": 1500, "max_seconds": 1800.0, "max_llm_calls": 100, "refine_starts": 5},
+    # tune_config_space: the objective measures one config at a time in the caller's process,
+    # so small refinement batches let LLM proposals in between.
+    "config_space": {"max_evaluations": 50, "max_llm_calls": 40, "refine_batch": 4, "refine_starts": 3},
 }
 
 _ENV = "HELION_OPENEVOLVE_"

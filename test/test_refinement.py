@@ -1,0 +1,102 @@
+"""Local refinement in the driver: PatternSearch-style paths, without processes or an LLM.
+
+The driver's loop is exercised by the end-to-end tests; here its refinement steps run on their
+own against a dict space with a known cost landscape, so the path rules can be checked exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+from helion.autotuner.openevolve.config_space import _DictBackend
+from helion.autotuner.openevolve.driver import DriverOptions
+from helion.autotuner.openevolve.driver import SearchDriver
+from helion.autotuner.openevolve.record import RunRecord
+
+LEVELS = list(range(8))
+SPACE = {"a": LEVELS, "b": LEVELS, "c": LEVELS}
+
+
+def options(**kw: object) -> DriverOptions:
+    base = {
+        "max_evaluations": 1000,
+        "max_seconds": None,
+        "candidates_per_program": 4,
+        "initial_random": 0,
+        "refinement": True,
+        "refine_batch": 6,
+        "max_llm_failures": 3,
+        "strict": False,
+        "seed": 0,
+        "refine_starts": 1,
+    }
+    return DriverOptions(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def refine_until_converged(cost: object, start: dict[str, int], **kw: object) -> tuple[SearchDriver, int]:
+    backend = _DictBackend(SPACE, cost, minimize=True)  # type: ignore[arg-type]
+    driver = SearchDriver(backend, options(**kw), RunRecord(None), log=lambda _: None, warn=lambda _: None)
+    driver._measure([(dict(start), "default")], "default")
+    batches = 0
+    while batch := driver._refinement_batch():
+        driver._measure([(c, "refine") for c in batch], "refine")
+        batches += 1
+        assert batches < 500
+    return driver, batches
+
+
+def bowl(c: dict[str, int]) -> float:
+    return 1.0 + abs(c["a"] - 5) + abs(c["b"] - 2) + abs(c["c"] - 6)
+
+
+def test_a_path_walks_downhill_to_the_optimum_and_stops() -> None:
+    driver, _ = refine_until_converged(bowl, {"a": 0, "b": 7, "c": 0})
+    best = driver.best
+    assert best is not None
+    assert best.candidate == {"a": 5, "b": 2, "c": 6}
+    assert best.measurement.cost == 1.0
+    # one neighbourhood (at most 6 configs) per step on the way, far below the 512 configs
+    assert driver.record.counters.evaluations <= 1 + 6 * 15
+    assert driver._paths == []  # converged: every path ended
+
+
+def test_a_path_ends_at_a_local_optimum_and_a_new_best_starts_another() -> None:
+    def two_basins(c: dict[str, int]) -> float:
+        # a local optimum at a=0 (cost 2) and the global one at a=7 (cost 0), a ridge between
+        return {0: 2.0, 1: 3.0, 2: 4.0, 3: 5.0, 4: 5.0, 5: 4.0, 6: 3.0, 7: 0.0}[c["a"]] + c["b"] + c["c"]
+
+    driver, _ = refine_until_converged(two_basins, {"a": 1, "b": 0, "c": 0})
+    assert driver.best is not None
+    assert driver.best.candidate == {"a": 0, "b": 0, "c": 0}  # stuck in the local optimum, as pattern search is
+    evaluated = driver.record.counters.evaluations
+    # an outside proposal (as the LLM's would be) that beats the best starts a new path from it
+    driver._measure([({"a": 6, "b": 3, "c": 3}, "llm")], "llm")
+    assert driver.best.candidate == {"a": 0, "b": 0, "c": 0}  # not better: no new path
+    assert driver._refinement_batch() == []
+    driver._measure([({"a": 7, "b": 1, "c": 0}, "llm")], "llm")
+    while batch := driver._refinement_batch():
+        driver._measure([(c, "refine") for c in batch], "refine")
+    assert driver.best.candidate == {"a": 7, "b": 0, "c": 0}
+    assert driver.record.counters.evaluations > evaluated + 2
+
+
+def test_failed_neighbours_never_become_incumbents() -> None:
+    def cost(c: dict[str, int]) -> float:
+        if c["a"] == 4:
+            return math.nan  # a crashing config right next to the start
+        return bowl(c)
+
+    driver, _ = refine_until_converged(cost, {"a": 3, "b": 2, "c": 6})
+    assert driver.best is not None
+    assert driver.best.candidate["a"] == 3
+    failed = [e for e in driver.results.values() if not math.isfinite(e.measurement.cost)]
+    assert failed
+    assert all(e.candidate["a"] == 4 for e in failed)
+
+
+def test_several_starts_refine_each_neighbourhood_once() -> None:
+    driver, _ = refine_until_converged(bowl, {"a": 5, "b": 2, "c": 6}, refine_starts=3)
+    # the start is already optimal: exactly its 6 neighbours are measured, then it stops
+    assert driver.record.counters.evaluations == 1 + 6
+    keys = [driver.backend.key(e.candidate) for e in driver.results.values()]
+    assert len(keys) == len(set(keys))
