@@ -100,3 +100,11 @@ def test_several_starts_refine_each_neighbourhood_once() -> None:
     assert driver.record.counters.evaluations == 1 + 6
     keys = [driver.backend.key(e.candidate) for e in driver.results.values()]
     assert len(keys) == len(set(keys))
+
+
+def test_a_path_stops_after_refine_steps_moves() -> None:
+    driver, _ = refine_until_converged(bowl, {"a": 0, "b": 7, "c": 0}, refine_steps=2)
+    assert driver.best is not None
+    # the start's neighbourhood, two moves downhill and the last incumbent's neighbourhood: each
+    # neighbourhood's best is one unit lower; then the path stops, far from the optimum (cost 1)
+    assert driver.best.measurement.cost == bowl({"a": 0, "b": 7, "c": 0}) - 3

@@ -18,8 +18,9 @@ Flow of :meth:`SearchDriver.run`:
 Local refinement follows Helion's PatternSearch: a *path* starts at each of the
 ``refine_starts`` best configs measured first (the default, the seeds); each batch measures the
 unmeasured neighbours of every path's incumbent; a path whose neighbourhood is measured moves
-to its best neighbour if that is faster, and ends otherwise. Any config that becomes the best
-overall (an LLM proposal, typically) starts a path of its own.
+to its best neighbour if that is faster, and ends otherwise or after ``refine_steps`` moves. A
+config from outside refinement (an LLM proposal, typically) that becomes the best overall
+starts a path of its own.
 3. Stop the engine and the server (always, also on errors and Ctrl-C).
 
 What is fatal and what is skipped: a candidate that fails validation is answered as
@@ -106,6 +107,7 @@ class DriverOptions:
     objective_timeout_s: float = 900.0
     keep_output_dir: str | None = None
     refine_starts: int = 3  # best configs whose neighbourhoods are refined (PatternSearch's copies)
+    refine_steps: int = 20  # moves of one refinement path at most (PatternSearch's max_generations)
     llm_in_flight: int = 3  # LLM answers awaited after local refinement converged
     converge_wait_s: float = 120.0  # and at most this long
     #: True: costs are positive latencies and the LLM's score is default/cost (a speedup).
@@ -148,6 +150,7 @@ class SearchDriver(Generic[C]):
         self._converged_since: float | None = None
         self._paths: list[Hashable] = []  # incumbents of the active refinement paths
         self._explored: set[Hashable] = set()  # every config that was a path's incumbent
+        self._steps: dict[Hashable, int] = {}  # incumbent -> moves its path has made
         self._paths_started = False
         self._t0 = time.perf_counter()
         self._neighbor_cache: dict[Hashable, list[C]] = {}
@@ -515,7 +518,8 @@ class SearchDriver(Generic[C]):
         return self._unseen((n for k in ranked for n in self._neighbors(self.results[k])), want)
 
     def _update_paths(self) -> None:
-        """Start paths (at first from the best configs, then from any new best); move or end them."""
+        """Start paths (at first from the best configs, then from a new best found outside
+        refinement: an LLM proposal); move each path to its best neighbour or end it."""
         ok = [e for e in self.results.values() if math.isfinite(e.measurement.cost)]
         if not ok:
             return
@@ -524,7 +528,8 @@ class SearchDriver(Generic[C]):
             for entry in heapq.nsmallest(self.options.refine_starts, ok, key=lambda e: e.measurement.cost):
                 self._start_path(self.backend.key(entry.candidate))
         best = min(ok, key=lambda e: e.measurement.cost)
-        self._start_path(self.backend.key(best.candidate))
+        if best.source != "refine":  # refinement's own finds are its paths' moves
+            self._start_path(self.backend.key(best.candidate))
         paths: list[Hashable] = []
         for key in self._paths:
             entry = self.results[key]
@@ -534,10 +539,16 @@ class SearchDriver(Generic[C]):
                 continue
             finite = [self.results[k] for k in neighbors if math.isfinite(self.results[k].measurement.cost)]
             step = min(finite, key=lambda e: e.measurement.cost, default=None)
-            if step is not None and step.measurement.cost < entry.measurement.cost:
+            moves = self._steps.get(key, 0)
+            if (
+                step is not None
+                and step.measurement.cost < entry.measurement.cost
+                and moves < self.options.refine_steps
+            ):
                 step_key = self.backend.key(step.candidate)
                 if step_key not in self._explored:
                     self._explored.add(step_key)
+                    self._steps[step_key] = moves + 1
                     paths.append(step_key)  # move to the best neighbour; otherwise the path ends
         self._paths = list(dict.fromkeys(paths))
 

@@ -76,6 +76,7 @@ class _HelionBackend:
 
     def measure(self, candidates: list[helion.Config], desc: str) -> list[Measurement]:
         results = self.search.benchmark_batch(candidates, desc=desc, raise_if_no_viable_config=False)
+        first = not self.members
         out: list[Measurement] = []
         for candidate, r in zip(candidates, results, strict=True):
             member = PopulationMember(
@@ -91,6 +92,8 @@ class _HelionBackend:
             ok = r.status == "ok" and math.isfinite(r.perf)
             reason = "" if ok else _failure_reason(r.status)
             out.append(Measurement(r.perf if ok else math.inf, "ok" if ok else r.status, reason, r.compile_time))
+        if first:  # as PatternSearch does after its first population (when adaptive timeouts are on)
+            self.search.set_adaptive_compile_timeout(list(self.members.values()), min_seconds=30.0, quantile=0.9)
         return out
 
 

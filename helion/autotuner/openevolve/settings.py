@@ -38,9 +38,10 @@ class OpenEvolveSettings:
     max_llm_calls: int = 40  # OpenEvolve iterations (LLM answers) at most
     parallel_llm_calls: int = 3  # OpenEvolve iterations in flight at once
     islands: int = 3
-    initial_random: int = 4  # random configs in the seed program, beside the default
+    initial_random: int = 0  # random configs in the seed program, beside the default and seeds
     refinement: bool = True  # measure neighbours of the best while the LLM thinks
-    refine_starts: int = 3  # best configs refined at a time (PatternSearch's ``copies``)
+    refine_starts: int = 3  # refinement paths started from the best first configs (PatternSearch's ``copies``)
+    refine_steps: int = 20  # moves of one path at most (PatternSearch's ``max_generations``)
     refine_batch: int = 48  # configs per refinement batch (one parallel precompile)
     max_llm_failures: int = 3  # consecutive LLM transport failures before falling back
     llm_timeout_s: int = 120
@@ -56,12 +57,19 @@ class OpenEvolveSettings:
 DEFAULTS = OpenEvolveSettings()
 
 #: ``autotune_effort`` -> budget. Caps: a search normally ends earlier, once local refinement
-#: has converged and the LLM answers in flight found nothing better. ``refine_starts`` follows
-#: the ``copies`` of Helion's PatternSearch profile for the same effort (2 quick, 5 full).
+#: has converged and the LLM answers in flight found nothing better. ``refine_starts`` and
+#: ``refine_steps`` follow the ``copies`` and ``max_generations`` of Helion's PatternSearch
+#: profile for the same effort (2 and 5 quick, 5 and 20 full).
 EFFORT_BUDGETS: dict[str, dict[str, object]] = {
     "none": {"max_evaluations": 1, "max_seconds": 60.0, "max_llm_calls": 1},
-    "quick": {"max_evaluations": 300, "max_seconds": 300.0, "max_llm_calls": 24, "refine_starts": 2},
-    "full": {"max_evaluations": 1500, "max_seconds": 1800.0, "max_llm_calls": 100, "refine_starts": 5},
+    "quick": {"max_evaluations": 300, "max_seconds": 300.0, "max_llm_calls": 24, "refine_starts": 2, "refine_steps": 5},
+    "full": {
+        "max_evaluations": 1500,
+        "max_seconds": 1800.0,
+        "max_llm_calls": 100,
+        "refine_starts": 5,
+        "refine_steps": 20,
+    },
     # tune_config_space: the objective measures one config at a time in the caller's process,
     # so small refinement batches let LLM proposals in between.
     "config_space": {"max_evaluations": 50, "max_llm_calls": 40, "refine_batch": 4, "refine_starts": 3},
@@ -116,6 +124,7 @@ def _check(s: OpenEvolveSettings) -> None:
         "islands",
         "refine_batch",
         "refine_starts",
+        "refine_steps",
         "max_llm_failures",
     ):
         if getattr(s, name) < 1:
@@ -169,6 +178,7 @@ def driver_options(
         refinement=s.refinement,
         refine_batch=s.refine_batch,
         refine_starts=s.refine_starts,
+        refine_steps=s.refine_steps,
         max_llm_failures=s.max_llm_failures,
         strict=s.strict,
         seed=seed,
