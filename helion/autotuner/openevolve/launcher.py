@@ -94,11 +94,34 @@ class EngineProcess:
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (zombies waiting to be reaped do not)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    # The group may hold only zombies of ours; reap the leader if it has exited.
-    return True
+    return _group_has_running_member(pgid)
+
+
+def _group_has_running_member(pgid: int) -> bool:
+    """Scan /proc for a member of ``pgid`` that is not a zombie; True where /proc is missing.
+
+    The engine's workers, killed with it, are re-parented to PID 1 and stay zombies until it
+    reaps them, which in some containers takes a second or more: they hold nothing but their
+    process-table entry, so waiting for them would only delay the user's run.
+    """
+    try:
+        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return True
+    for pid in entries:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat[stat.rfind(")") + 2 :].split()  # state, ppid, pgrp, ...
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False

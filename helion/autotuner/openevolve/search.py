@@ -99,7 +99,9 @@ class _HelionBackend:
 
 def _failure_reason(status: str) -> str:
     return {
-        "error": "failed to compile or run",
+        # Helion 1.5's benchmark subprocess also reports a crash (e.g. an illegal memory access)
+        # and an accuracy mismatch as "error"; its log names which one it was.
+        "error": "failed to compile or run, or gave wrong results (Helion's log says which)",
         "timeout": "compile timed out",
         "accuracy_error": "wrong results (Helion's accuracy check against the default config)",
         "filtered": "filtered out by the user's config filter or the backend",
