@@ -25,9 +25,13 @@ from pathlib import Path
 import sys
 import time
 
-import torch
+sys.path.insert(0, str(Path(__file__).parent))
+from example_support import add_llm_options
+from example_support import latency_ms
+from example_support import select_backend
+from example_support import start_llm
 
-ON_GPU = "--cpu" not in sys.argv and torch.cuda.is_available()
+ON_GPU = select_backend(sys.argv)
 if not ON_GPU:
     os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is imported
 
@@ -38,9 +42,7 @@ except ImportError:  # CPU machines often have no Triton; the GPU image always h
     print("this example needs Triton (pip install triton); it is not installed here")
     sys.exit(0 if __name__ == "__main__" else 1)
 
-sys.path.insert(0, str(Path(__file__).parent))
-from example_support import add_llm_options  # noqa: E402
-from example_support import start_llm  # noqa: E402
+import torch  # noqa: E402
 
 from helion.autotuner.openevolve_tuner import tune_config_space  # noqa: E402
 
@@ -128,15 +130,6 @@ def matmul(a: torch.Tensor, b: torch.Tensor, config: dict[str, int]) -> torch.Te
     return c
 
 
-def latency_ms(fn: object) -> float:
-    if ON_GPU:
-        return float(triton.testing.do_bench(fn, warmup=25, rep=100))  # type: ignore[arg-type]
-    fn()  # type: ignore[operator]
-    t0 = time.perf_counter()
-    fn()  # type: ignore[operator]
-    return (time.perf_counter() - t0) * 1e3
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=None, help="M = N = K (GPU default 4096, CPU 64)")
@@ -157,7 +150,7 @@ def main() -> None:
         out = matmul(x, y, config)  # Triton's own errors (e.g. out of shared memory) propagate
         if not torch.allclose(out.float(), expected.float(), atol=1e-1, rtol=2e-2):
             raise ValueError("wrong result against torch.mm")
-        return latency_ms(lambda: matmul(x, y, config))
+        return latency_ms(lambda: matmul(x, y, config), cpu_runs=1)
 
     settings: dict[str, object] = {"max_seconds": a.max_seconds}
     if a.record:

@@ -266,17 +266,7 @@ def test_engine_killed(tmp_path: Path) -> None:
     with StandinLLM(mode="neighbors", latency_s=1.0, seed=1).start() as llm:
         run = _Script(
             tmp_path,
-            {
-                "api_base": llm.url,
-                "api_key": "test-key",
-                "max_evaluations": 6,
-                "max_seconds": 60,
-                "max_llm_failures": 2,
-                "llm_retries": 0,
-                "llm_timeout_s": 5,
-                "initial_random": 1,
-                "refinement": False,
-            },
+            {**FAST, "api_base": llm.url, "api_key": "test-key", "max_evaluations": 6, "max_seconds": 60},
         )
         try:
             engines = run.wait_for_engine()
@@ -306,16 +296,7 @@ def test_ctrl_c(tmp_path: Path, short_tmpdir: Path) -> None:
     with StandinLLM(mode="neighbors", latency_s=1.0, seed=1).start() as llm:
         run = _Script(
             tmp_path,
-            {
-                "api_base": llm.url,
-                "api_key": "test-key",
-                "max_evaluations": 50,
-                "max_seconds": 200,
-                "llm_retries": 0,
-                "llm_timeout_s": 5,
-                "initial_random": 1,
-                "refinement": False,
-            },
+            {**FAST, "api_base": llm.url, "api_key": "test-key", "max_evaluations": 50, "max_seconds": 200},
             env={"TMPDIR": str(tmpdir)},
         )
         try:
@@ -380,16 +361,7 @@ def test_api_key_does_not_leak(
     with StandinLLM(mode="neighbors", latency_s=0.3, seed=1).start() as llm:
         run = _Script(
             tmp_path,
-            {
-                "api_base": llm.url,
-                "max_evaluations": 8,
-                "max_seconds": 60,
-                "llm_retries": 0,
-                "llm_timeout_s": 5,
-                "initial_random": 1,
-                "refinement": False,
-                "output_dir": str(out_dir),
-            },
+            {**FAST, "api_base": llm.url, "max_seconds": 60, "output_dir": str(out_dir)},
             env={"TMPDIR": str(tmpdir)},
         )
         try:

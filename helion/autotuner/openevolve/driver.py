@@ -145,13 +145,9 @@ class SearchDriver(Generic[C]):
         self.engine: EngineProcess | None = None
         self.server: EvaluationServer | None = None
         self._consecutive_llm_failures = 0
-        self._seed_keys: set[Hashable] = set()
-        self._extra_seeds: list[dict[str, object]] = []
         self._converged_since: float | None = None
-        self._paths: list[Hashable] = []  # incumbents of the active refinement paths
+        self._paths: list[tuple[Hashable, int]] = []  # active refinement paths: (incumbent, moves made)
         self._explored: set[Hashable] = set()  # every config that was a path's incumbent
-        self._steps: dict[Hashable, int] = {}  # incumbent -> moves its path has made
-        self._paths_started = False
         self._t0 = time.perf_counter()
         self._neighbor_cache: dict[Hashable, list[C]] = {}
         self._proposals_at_convergence = 0
@@ -182,12 +178,10 @@ class SearchDriver(Generic[C]):
     # -- entry point ---------------------------------------------------------------------------
     def run(self, default: C, seeds: list[C] | None = None) -> None:
         """Search from ``default`` (the baseline of every speedup); ``seeds`` start the program."""
-        self._t0 = time.perf_counter()
         workdir = Path(tempfile.mkdtemp(prefix="helion-openevolve-"))
-        self._extra_seeds = [
-            self.backend.plain(c) for c in seeds or [] if self.backend.key(c) != self.backend.key(default)
-        ]
-        program = self._seed_program()
+        program = self._seed_program(
+            [self.backend.plain(c) for c in seeds or [] if self.backend.key(c) != self.backend.key(default)]
+        )
         try:
             self._start(workdir, program)
             # The default and the seed program's configs are measured at once, while the engine
@@ -242,10 +236,10 @@ class SearchDriver(Generic[C]):
             return "no API key: set OPENAI_API_KEY or HELION_OPENEVOLVE_API_KEY (any value for a local server)"
         return None
 
-    def _seed_program(self) -> list[tuple[dict[str, object], C]]:
-        """The seed configs (beside the default) and ``initial_random`` random ones, validated."""
+    def _seed_program(self, seeds: list[dict[str, object]]) -> list[tuple[dict[str, object], C]]:
+        """The ``seeds`` (beside the default) and ``initial_random`` random configs, validated."""
         plains: list[dict[str, object]] = []
-        for plain in self._extra_seeds:
+        for plain in seeds:
             if plain not in plains:
                 plains.append(plain)
         target = len(plains) + self.options.initial_random
@@ -264,7 +258,6 @@ class SearchDriver(Generic[C]):
                 candidate = self.backend.validate(plain)
             except ValueError:
                 continue
-            self._seed_keys.add(self.backend.key(candidate))
             program.append((plain, candidate))
         return program
 
@@ -404,7 +397,8 @@ class SearchDriver(Generic[C]):
             for status, candidate, _ in plan:
                 if status == "new" and candidate is not None:
                     new.setdefault(self.backend.key(candidate), candidate)
-        items: list[tuple[C, Source]] = [(c, "seed" if k in self._seed_keys else "llm") for k, c in new.items()]
+        # the seed program's configs were measured first, so whatever is new here is the LLM's
+        items: list[tuple[C, Source]] = [(c, "llm") for c in new.values()]
         room = max(0, self.options.refine_batch - len(items))
         items += [(c, "refine") for c in refinement[:room]]
         if items:
@@ -514,7 +508,7 @@ class SearchDriver(Generic[C]):
         """
         self._update_paths()
         want = min(self.options.refine_batch, self.remaining)
-        ranked = sorted(self._paths, key=lambda k: self.results[k].measurement.cost)
+        ranked = sorted((k for k, _ in self._paths), key=lambda k: self.results[k].measurement.cost)
         return self._unseen((n for k in ranked for n in self._neighbors(self.results[k])), want)
 
     def _update_paths(self) -> None:
@@ -523,39 +517,33 @@ class SearchDriver(Generic[C]):
         ok = [e for e in self.results.values() if math.isfinite(e.measurement.cost)]
         if not ok:
             return
-        if not self._paths_started:
-            self._paths_started = True
+        if not self._explored:  # the first call: PatternSearch's starting points
             for entry in heapq.nsmallest(self.options.refine_starts, ok, key=lambda e: e.measurement.cost):
                 self._start_path(self.backend.key(entry.candidate))
         best = min(ok, key=lambda e: e.measurement.cost)
         if best.source != "refine":  # refinement's own finds are its paths' moves
             self._start_path(self.backend.key(best.candidate))
-        paths: list[Hashable] = []
-        for key in self._paths:
+        paths: list[tuple[Hashable, int]] = []
+        for key, moves in self._paths:
             entry = self.results[key]
             neighbors = [self.backend.key(n) for n in self._neighbors(entry)]
             if any(k not in self.results for k in neighbors):
-                paths.append(key)  # still being measured
+                paths.append((key, moves))  # still being measured
                 continue
             finite = [self.results[k] for k in neighbors if math.isfinite(self.results[k].measurement.cost)]
             step = min(finite, key=lambda e: e.measurement.cost, default=None)
-            moves = self._steps.get(key, 0)
-            if (
-                step is not None
-                and step.measurement.cost < entry.measurement.cost
-                and moves < self.options.refine_steps
-            ):
-                step_key = self.backend.key(step.candidate)
-                if step_key not in self._explored:
-                    self._explored.add(step_key)
-                    self._steps[step_key] = moves + 1
-                    paths.append(step_key)  # move to the best neighbour; otherwise the path ends
-        self._paths = list(dict.fromkeys(paths))
+            if step is None or step.measurement.cost >= entry.measurement.cost or moves >= self.options.refine_steps:
+                continue  # a local optimum, or the path's moves are spent: it ends
+            step_key = self.backend.key(step.candidate)
+            if step_key not in self._explored:  # move to the best neighbour
+                self._explored.add(step_key)
+                paths.append((step_key, moves + 1))
+        self._paths = paths
 
     def _start_path(self, key: Hashable) -> None:
         if key not in self._explored:
             self._explored.add(key)
-            self._paths.append(key)
+            self._paths.append((key, 0))
 
     def _draws(self, n: int) -> Iterator[C]:
         """Up to ``n`` random candidates; a draw the backend cannot build is skipped."""
