@@ -108,3 +108,19 @@ def test_a_path_stops_after_refine_steps_moves() -> None:
     # the start's neighbourhood, two moves downhill and the last incumbent's neighbourhood: each
     # neighbourhood's best is one unit lower; then the path stops, far from the optimum (cost 1)
     assert driver.best.measurement.cost == bowl({"a": 0, "b": 7, "c": 0}) - 3
+
+
+def test_convergence_waits_for_llm_answers_only_once_the_llm_has_answered() -> None:
+    driver, _ = refine_until_converged(bowl, {"a": 5, "b": 2, "c": 6}, converge_wait_s=60.0)
+    driver._t0 -= 100.0  # 100 s searched: the wait's cap is 10 s
+    # Only the seed program has been evaluated: the LLM is slower than the whole search so far.
+    driver.record.counters.proposals = 1
+    assert driver._converged()
+    # Once the LLM has answered, convergence waits (up to a tenth of the time searched) for the
+    # answers in flight ...
+    driver._converged_since = None
+    driver.record.counters.proposals = 3
+    assert not driver._converged()
+    # ... and ends as soon as llm_in_flight of them have arrived.
+    driver.record.counters.proposals += driver.options.llm_in_flight
+    assert driver._converged()

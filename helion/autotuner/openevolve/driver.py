@@ -12,7 +12,8 @@ Flow of :meth:`SearchDriver.run`:
       proposal waiting, the batch is refinement alone, so the device never idles while LLM
       requests are in flight;
    d. once refinement has converged, wait briefly for the LLM answers in flight (any that beats
-      the best restarts refinement from it), then stop;
+      the best restarts refinement from it), then stop; stop at once if no LLM answer has
+      arrived yet (a search shorter than one LLM answer does not wait for it);
    e. after a fallback, measure random candidates instead.
 
 Local refinement follows Helion's PatternSearch: a *path* starts at each of the
@@ -305,12 +306,20 @@ class SearchDriver(Generic[C]):
 
         Rather than idle, wait for the LLM answers already in flight (one round), for at most
         a tenth of the time searched so far (and never over ``converge_wait_s``); any answer
-        that beats the best starts a new refinement path.
+        that beats the best starts a new refinement path. If no LLM answer has arrived yet,
+        there is no wait: the LLM is slower than the whole search so far.
         """
         now = time.perf_counter()
         if self._converged_since is None:
             self._converged_since = now
             self._proposals_at_convergence = self.record.counters.proposals
+            if self.record.counters.proposals <= 1:  # the seed program only: no LLM answer yet
+                self.record.write("converged", answered_after=0, before_first_answer=True)
+                self.log(
+                    "OpenEvolve search converged before the first LLM answer arrived; stopping where "
+                    "PatternSearch would (an LLM slower than the whole search cannot change its result)"
+                )
+                return True
             self.log("local refinement converged; waiting briefly for the LLM answers in flight")
         answered = self.record.counters.proposals - self._proposals_at_convergence
         patience = min(self.options.converge_wait_s, 0.1 * (self._converged_since - self._t0))
