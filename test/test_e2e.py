@@ -79,6 +79,16 @@ def test_openevolve_autotuner_rejects_unknown_setting() -> None:
         openevolve_autotuner(max_evaluationz=3)
 
 
+def test_refine_min_improvement_from_environment_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from helion.autotuner.openevolve.settings import resolve_settings
+
+    assert resolve_settings("quick").refine_min_improvement == 0.001  # PatternSearch's delta
+    monkeypatch.setenv("HELION_OPENEVOLVE_REFINE_MIN_IMPROVEMENT", "0.01")
+    assert resolve_settings("quick").refine_min_improvement == 0.01
+    with pytest.raises(ValueError, match="refine_min_improvement"):
+        openevolve_autotuner(refine_min_improvement=1.5)
+
+
 _ENV_SCRIPT = textwrap.dedent(
     """
     import sys, torch

@@ -110,6 +110,23 @@ def test_a_path_stops_after_refine_steps_moves() -> None:
     assert driver.best.measurement.cost == bowl({"a": 0, "b": 7, "c": 0}) - 3
 
 
+def test_a_path_does_not_move_on_a_gain_within_the_noise_floor() -> None:
+    def shallow(c: dict[str, int]) -> float:  # each step downhill gains 0.05%, under the 0.1% floor
+        return 1000.0 + 0.5 * (bowl(c) - 1.0)
+
+    start = {"a": 0, "b": 7, "c": 0}
+    driver, batches = refine_until_converged(shallow, start)
+    assert driver.options.refine_min_improvement == 0.001
+    # the start's neighbourhood is measured (one batch of at most 6), then the path ends
+    assert batches == 1
+    assert driver.best is not None
+    assert driver.best.measurement.cost == shallow(start) - 0.5
+    # without the floor the same landscape is walked down to the optimum
+    driver, _ = refine_until_converged(shallow, start, refine_min_improvement=0.0)
+    assert driver.best is not None
+    assert driver.best.measurement.cost == 1000.0
+
+
 def test_convergence_waits_for_llm_answers_only_once_the_llm_has_answered() -> None:
     driver, _ = refine_until_converged(bowl, {"a": 5, "b": 2, "c": 6}, converge_wait_s=60.0)
     driver._t0 -= 100.0  # 100 s searched: the wait's cap is 10 s

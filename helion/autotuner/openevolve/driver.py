@@ -19,7 +19,8 @@ Flow of :meth:`SearchDriver.run`:
 Local refinement follows Helion's PatternSearch: a *path* starts at each of the
 ``refine_starts`` best configs measured first (the default, the seeds); each batch measures the
 unmeasured neighbours of every path's incumbent; a path whose neighbourhood is measured moves
-to its best neighbour if that is faster, and ends otherwise or after ``refine_steps`` moves. A
+to its best neighbour if that is faster by at least ``refine_min_improvement`` (relative), and
+ends otherwise or after ``refine_steps`` moves. A
 config from outside refinement (an LLM proposal, typically) that becomes the best overall
 starts a path of its own.
 3. Stop the engine and the server (always, also on errors and Ctrl-C).
@@ -109,6 +110,7 @@ class DriverOptions:
     keep_output_dir: str | None = None
     refine_starts: int = 3  # best configs whose neighbourhoods are refined (PatternSearch's copies)
     refine_steps: int = 20  # moves of one refinement path at most (PatternSearch's max_generations)
+    refine_min_improvement: float = 0.001  # relative gain a move needs (PatternSearch's min_improvement_delta)
     llm_in_flight: int = 3  # LLM answers awaited after local refinement converged
     converge_wait_s: float = 120.0  # and at most this long
     #: True: costs are positive latencies and the LLM's score is default/cost (a speedup).
@@ -541,13 +543,22 @@ class SearchDriver(Generic[C]):
                 continue
             finite = [self.results[k] for k in neighbors if math.isfinite(self.results[k].measurement.cost)]
             step = min(finite, key=lambda e: e.measurement.cost, default=None)
-            if step is None or step.measurement.cost >= entry.measurement.cost or moves >= self.options.refine_steps:
-                continue  # a local optimum, or the path's moves are spent: it ends
+            if step is None or not self._improves(step, entry) or moves >= self.options.refine_steps:
+                continue  # a local optimum (up to the noise floor), or the path's moves are spent: it ends
             step_key = self.backend.key(step.candidate)
             if step_key not in self._explored:  # move to the best neighbour
                 self._explored.add(step_key)
                 paths.append((step_key, moves + 1))
         self._paths = paths
+
+    def _improves(self, step: Entry[C], current: Entry[C]) -> bool:
+        """``step`` is faster than ``current`` by at least ``refine_min_improvement`` (relative),
+        as PatternSearch's ``min_improvement_delta``: a move on a gain within timing noise would
+        only spend configs."""
+        new, old = step.measurement.cost, current.measurement.cost
+        if new >= old:
+            return False
+        return old == 0 or abs(new / old - 1.0) >= self.options.refine_min_improvement
 
     def _start_path(self, key: Hashable) -> None:
         if key not in self._explored:

@@ -42,6 +42,7 @@ class OpenEvolveSettings:
     refinement: bool = True  # measure neighbours of the best while the LLM thinks
     refine_starts: int = 3  # refinement paths started from the best first configs (PatternSearch's ``copies``)
     refine_steps: int = 20  # moves of one path at most (PatternSearch's ``max_generations``)
+    refine_min_improvement: float = 0.001  # a path moves only for this relative gain (PatternSearch's)
     refine_batch: int = 48  # configs per refinement batch (one parallel precompile)
     max_llm_failures: int = 3  # consecutive LLM transport failures before falling back
     llm_timeout_s: int = 120
@@ -129,6 +130,10 @@ def _check(s: OpenEvolveSettings) -> None:
     ):
         if getattr(s, name) < 1:
             raise ValueError(f"OpenEvolve search setting {name} must be >= 1, got {getattr(s, name)}")
+    if not 0.0 <= s.refine_min_improvement < 1.0:
+        raise ValueError(
+            f"OpenEvolve search setting refine_min_improvement must be in [0, 1), got {s.refine_min_improvement}"
+        )
     if s.max_seconds is not None and s.max_seconds <= 0:
         raise ValueError(f"OpenEvolve search setting max_seconds must be > 0, got {s.max_seconds}")
     if s.config_path is not None and not os.path.isfile(s.config_path):
@@ -179,6 +184,7 @@ def driver_options(
         refine_batch=s.refine_batch,
         refine_starts=s.refine_starts,
         refine_steps=s.refine_steps,
+        refine_min_improvement=s.refine_min_improvement,
         max_llm_failures=s.max_llm_failures,
         strict=s.strict,
         seed=seed,
