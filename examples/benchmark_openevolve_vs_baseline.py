@@ -2,21 +2,22 @@
 
 For each kernel of the suite and each search, binds a fresh kernel, runs the search directly
 (``search.autotune(skip_cache=True)``, effort profile applied as Helion's default autotuner
-function does) and times the chosen config. Once every search of a kernel has finished, the
-chosen configs and the PyTorch reference are timed again in interleaved rounds (each round in
-a rotated order; the median counts), so one config timed right after its own search, under
-whatever state the device was in then, cannot decide a comparison: the same config gets the
-same number, up to noise. The table shows the interleaved numbers; ``best_ms_after_search`` in
-``results.json`` keeps the first timing. Every search logs
-its measurements through Helion's own CSV log (``autotune_log``), which gives the
-best-latency-over-time curves. Prints a table, writes ``results.json`` and ``convergence.png``.
+function does) and times the chosen config. Every search starts with cold compile caches (a
+new Triton cache folder, no generated modules kept in the process), as the first one does;
+with warm caches a later search would compile what an earlier one measured as cache hits.
+Once every search of a kernel has finished, the chosen configs and the PyTorch reference are
+timed again in interleaved rounds (each round in a rotated order; the median counts), so one
+config timed right after its own search, under whatever state the device was in then, cannot
+decide a comparison: the same config gets the same number, up to noise. The table shows the
+interleaved numbers; ``best_ms_after_search`` in ``results.json`` keeps the first timing.
+Every search logs its measurements through Helion's own CSV log (``autotune_log``), which gives
+the best-latency-over-time curves. Prints a table, writes ``results.json`` and
+``convergence.png``.
 
     python examples/benchmark_openevolve_vs_baseline.py --effort quick --llm-latency 10
     python examples/benchmark_openevolve_vs_baseline.py --report gpu0/results.json gpu1/results.json
 
-Each search starts with cold compile caches (a new Triton cache folder, no generated modules
-kept in the process), as the first one does; with warm caches a later search compiles what an
-earlier one measured as cache hits. Timings are only comparable within one run on one device; ``--report`` merges runs made on
+Timings are only comparable within one run on one device; ``--report`` merges runs made on
 separate GPUs of one machine (one kernel each) into one table, which is still side by side per
 kernel.
 """
@@ -136,8 +137,15 @@ def retime(
 
 
 def run_search(
-    name: str, kernel: object, args: tuple[torch.Tensor, ...], log_base: Path, extra: dict[str, object]
-) -> dict[str, object]:
+    name: str,
+    kernel: object,
+    args: tuple[torch.Tensor, ...],
+    log_base: Path,
+    extra: dict[str, object],
+    triton_cache: Path,
+) -> tuple[dict[str, object], helion.Config]:
+    """Run search ``name`` with cold compile caches (Triton's in ``triton_cache``); its result
+    row and its chosen config."""
     bound = kernel.bind(args)  # type: ignore[attr-defined]
     bound.settings.autotune_log = str(log_base)
     bound.settings.autotune_effort = os.environ["HELION_AUTOTUNE_EFFORT"]  # kernels were made at import
@@ -152,7 +160,7 @@ def run_search(
     }
     if name == "OpenEvolveTuner":
         kwargs.update(extra)
-    cold_compile_caches(log_base)
+    cold_compile_caches(triton_cache)
     t0 = time.perf_counter()
     search = cls(bound, args, **kwargs)
     config = search.autotune(skip_cache=True)
@@ -162,7 +170,6 @@ def run_search(
         "wall_s": wall,
         "best_ms": config_latency_ms(kernel, args, config),
         "config": repr(config),
-        "chosen": config,
     }
     row["curve"] = convergence(Path(f"{log_base}.csv"))
     row["evaluations"] = row["curve"].pop("configs")  # type: ignore[union-attr]
@@ -183,15 +190,16 @@ def run_search(
                 )
             }
         )
-    return row
+    return row, config
 
 
-def cold_compile_caches(log_base: Path) -> None:
+def cold_compile_caches(triton_cache: Path) -> None:
     """Give the next search the cold caches the first one had: a new Triton cache folder and no
     generated modules kept in this process. Otherwise a search that runs later compiles the
     configs an earlier one already measured (the seeds and their neighbours, mostly) as cache
     hits, and looks faster per config for it."""
-    os.environ["TRITON_CACHE_DIR"] = tempfile.mkdtemp(prefix=f"{log_base.name}-triton-")
+    triton_cache.mkdir(parents=True)
+    os.environ["TRITON_CACHE_DIR"] = str(triton_cache)
     from torch._inductor.codecache import PyCodeCache
 
     PyCodeCache.cache_clear()
@@ -278,7 +286,7 @@ def main() -> None:
     extra: dict[str, object] = {"model": a.model, "max_evaluations": a.max_evaluations}
     rows: list[dict[str, object]] = []
     errors: list[dict[str, str]] = []
-    with start_llm(a, announce=False) as llm:
+    with start_llm(a, announce=False) as llm, tempfile.TemporaryDirectory(prefix="benchmark-triton-") as caches:
         extra.update(llm)
         if "api_key" in llm:  # the stand-in
             print(f"LLM: stand-in, {a.llm_latency}s per answer")
@@ -289,18 +297,22 @@ def main() -> None:
             for sname in a.searches.split(","):
                 extra["record_path"] = str(out / f"{kname}-{sname}.record.jsonl")
                 try:
-                    row = run_search(
-                        sname, kernel, args, out / f"{kname}-{sname}", {k: v for k, v in extra.items() if v is not None}
+                    row, config = run_search(
+                        sname,
+                        kernel,
+                        args,
+                        out / f"{kname}-{sname}",
+                        {k: v for k, v in extra.items() if v is not None},
+                        Path(caches) / f"{kname}-{sname}",
                     )
                 except Exception as e:  # one search failing (a Helion bug, say) must not end the benchmark
                     print(f"  {kname:<11} {sname:<28} FAILED: {type(e).__name__}: {e}", flush=True)
                     errors.append({"kernel": kname, "search": sname, "error": f"{type(e).__name__}: {e}"})
                     (out / "errors.json").write_text(json.dumps(errors, indent=1))
                     continue
-                config = row.pop("chosen")
                 row.update(kernel=kname, reference_ms=ref_ms)
                 rows.append(row)
-                chosen.append((row, config))  # type: ignore[arg-type]
+                chosen.append((row, config))
                 print(
                     f"  {kname:<11} {sname:<28} best {row['best_ms']:.4f} ms  wall {row['wall_s']:.1f}s  evals {row['evaluations']}",
                     flush=True,
