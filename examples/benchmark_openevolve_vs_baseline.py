@@ -1,10 +1,13 @@
 """Side by side, in one process on one device: this search against Helion's searches.
 
-For each kernel of the suite and each search, binds a fresh kernel, runs the search directly
+For each kernel of the suite and each search, binds the kernel, runs the search directly
 (``search.autotune(skip_cache=True)``, effort profile applied as Helion's default autotuner
 function does) and times the chosen config. Every search starts with cold compile caches (a
-new Triton cache folder, no generated modules kept in the process), as the first one does;
-with warm caches a later search would compile what an earlier one measured as cache hits.
+new Triton cache folder, no generated modules and no compiled configs kept in the process), as
+the first one does; with warm caches a later search would compile what an earlier one measured
+as cache hits. Before a kernel's first search, a warm-up measures its default config through
+Helion's benchmark path, so the process's one-time start-up costs (imports, compiler and
+benchmark machinery) are charged to no search.
 Once every search of a kernel has finished, the chosen configs and the PyTorch reference are
 timed again in interleaved rounds (each round in a rotated order; the median counts), so one
 config timed right after its own search, under whatever state the device was in then, cannot
@@ -45,6 +48,7 @@ from example_support import start_llm
 ON_GPU = select_backend(sys.argv)
 
 from helion.autotuner.effort_profile import get_effort_profile  # noqa: E402
+from helion.autotuner.finite_search import FiniteSearch  # noqa: E402
 import helion.language as hl  # noqa: E402
 from helion_b200_attention_tuning import attention as attention_fn  # noqa: E402
 from helion_b200_attention_tuning import sdpa  # noqa: E402
@@ -160,7 +164,7 @@ def run_search(
     }
     if name == "OpenEvolveTuner":
         kwargs.update(extra)
-    cold_compile_caches(triton_cache)
+    cold_compile_caches(triton_cache, bound)
     t0 = time.perf_counter()
     search = cls(bound, args, **kwargs)
     config = search.autotune(skip_cache=True)
@@ -193,16 +197,31 @@ def run_search(
     return row, config
 
 
-def cold_compile_caches(triton_cache: Path) -> None:
-    """Give the next search the cold caches the first one had: a new Triton cache folder and no
-    generated modules kept in this process. Otherwise a search that runs later compiles the
-    configs an earlier one already measured (the seeds and their neighbours, mostly) as cache
-    hits, and looks faster per config for it."""
+def cold_compile_caches(triton_cache: Path, bound: object) -> None:
+    """Give the next search the cold caches the first one had: a new Triton cache folder, no
+    generated modules kept in this process and none of the bound kernel's compiled configs.
+    Otherwise a search that runs later compiles the configs an earlier one already measured (the
+    seeds and their neighbours, mostly) as cache hits, and looks faster per config for it."""
     triton_cache.mkdir(parents=True)
     os.environ["TRITON_CACHE_DIR"] = str(triton_cache)
     from torch._inductor.codecache import PyCodeCache
 
     PyCodeCache.cache_clear()
+    # kernel.bind(args) returns the same BoundKernel each time; it keeps every config it compiled
+    getattr(bound, "_compile_cache", {}).clear()
+
+
+def warm_up(kernel: object, args: tuple[torch.Tensor, ...], triton_cache: Path) -> float:
+    """Measure the default config through Helion's benchmark path once (a FiniteSearch over it),
+    so the process's one-time costs (imports, CUDA and compiler start-up, the benchmark
+    machinery) are paid before any timed search; seconds taken."""
+    bound = kernel.bind(args)  # type: ignore[attr-defined]
+    bound.settings.autotune_log = None
+    default = bound.config_spec.default_config()
+    cold_compile_caches(triton_cache, bound)
+    t0 = time.perf_counter()
+    FiniteSearch(bound, args, configs=[default, default]).autotune(skip_cache=True)
+    return time.perf_counter() - t0
 
 
 def convergence(path: Path) -> dict[str, object]:
@@ -293,6 +312,7 @@ def main() -> None:
         for kname in a.kernels.split(","):
             kernel, args, ref = suite(device)[kname]
             ref_ms = reference_ms(ref, args)
+            print(f"  {kname:<11} warm-up {warm_up(kernel, args, Path(caches) / f'{kname}-warm-up'):.1f}s", flush=True)
             chosen: list[tuple[dict[str, object], helion.Config]] = []
             for sname in a.searches.split(","):
                 extra["record_path"] = str(out / f"{kname}-{sname}.record.jsonl")

@@ -13,16 +13,18 @@ Flow of :meth:`SearchDriver.run`:
       requests are in flight;
    d. once refinement has converged, wait briefly for the LLM answers in flight (any that beats
       the best restarts refinement from it), then stop; stop at once if no LLM answer has
-      arrived yet (a search shorter than one LLM answer does not wait for it);
+      arrived yet (a search shorter than one LLM answer does not wait for it), or if the next
+      answer is not due within the wait (estimated from the answers so far);
    e. after a fallback, measure random candidates instead.
 
 Local refinement follows Helion's PatternSearch: a *path* starts at each of the
-``refine_starts`` best configs measured first (the default, the seeds); each batch measures the
-unmeasured neighbours of every path's incumbent; a path whose neighbourhood is measured moves
-to its best neighbour if that is faster by at least ``refine_min_improvement`` (relative), and
-ends otherwise or after ``refine_steps`` moves. A
-config from outside refinement (an LLM proposal, typically) that becomes the best overall
-starts a path of its own.
+``refine_starts`` best configs measured first (the default, the seeds). When a config becomes a
+path's incumbent, the path claims its neighbours that nothing has measured or claimed before
+(PatternSearch's ``visited`` set); each batch measures the claimed neighbours of every path;
+a path whose claimed neighbours are measured moves to the best of them if that is faster than
+its incumbent by at least ``refine_min_improvement`` (relative), and ends otherwise, when it
+claimed nothing new, or after ``refine_steps`` neighbourhoods. A config from outside refinement
+(an LLM proposal, typically) that becomes the best overall starts a path of its own.
 3. Stop the engine and the server (always, also on errors and Ctrl-C).
 
 What is fatal and what is skipped: a candidate that fails validation is answered as
@@ -47,6 +49,7 @@ import math
 from pathlib import Path
 import random
 import shutil
+import statistics
 import tempfile
 import time
 from typing import Generic
@@ -109,7 +112,7 @@ class DriverOptions:
     objective_timeout_s: float = 900.0
     keep_output_dir: str | None = None
     refine_starts: int = 3  # best configs whose neighbourhoods are refined (PatternSearch's copies)
-    refine_steps: int = 20  # moves of one refinement path at most (PatternSearch's max_generations)
+    refine_steps: int = 20  # neighbourhoods one refinement path measures at most (PatternSearch's max_generations)
     refine_min_improvement: float = 0.001  # relative gain a move needs (PatternSearch's min_improvement_delta)
     llm_in_flight: int = 3  # LLM answers awaited after local refinement converged
     converge_wait_s: float = 120.0  # and at most this long
@@ -149,11 +152,17 @@ class SearchDriver(Generic[C]):
         self.server: EvaluationServer | None = None
         self._consecutive_llm_failures = 0
         self._converged_since: float | None = None
-        self._paths: list[tuple[Hashable, int]] = []  # active refinement paths: (incumbent, moves made)
+        # active refinement paths: (incumbent, neighbourhoods the path measured before this one)
+        self._paths: list[tuple[Hashable, int]] = []
         self._explored: set[Hashable] = set()  # every config that was a path's incumbent
+        self._claimed: dict[Hashable, list[C]] = {}  # incumbent -> the neighbours its path measures
+        self._claimed_keys: set[Hashable] = set()  # every neighbour some path claimed
         self._t0 = time.perf_counter()
-        self._neighbor_cache: dict[Hashable, list[C]] = {}
         self._proposals_at_convergence = 0
+        # When each LLM request began and when each answer came back, as far as the loop can tell
+        # (see _next_answer_due).
+        self._llm_starts: list[float] = []
+        self._llm_arrivals: list[float] = []
         self._engine_finished = False
         self._deadline = math.inf if options.max_seconds is None else time.perf_counter() + options.max_seconds
 
@@ -308,8 +317,9 @@ class SearchDriver(Generic[C]):
 
         Rather than idle, wait for the LLM answers already in flight (one round), for at most
         a tenth of the time searched so far (and never over ``converge_wait_s``); any answer
-        that beats the best starts a new refinement path. If no LLM answer has arrived yet,
-        there is no wait: the LLM is slower than the whole search so far.
+        that beats the best starts a new refinement path. There is no wait if no LLM answer
+        has arrived yet (the LLM is slower than the whole search so far), nor if the next
+        answer is not due before the wait would end: the device would idle for nothing.
         """
         now = time.perf_counter()
         if self._converged_since is None:
@@ -322,14 +332,42 @@ class SearchDriver(Generic[C]):
                     "PatternSearch would (an LLM slower than the whole search cannot change its result)"
                 )
                 return True
+            due = self._next_answer_due() - now
+            if due > self._patience():
+                self.record.write("converged", answered_after=0, next_answer_due_s=round(due, 2))
+                self.log(
+                    f"OpenEvolve search converged; the next LLM answer is due in about {due:.0f}s, "
+                    f"after the {self._patience():.1f}s the search would wait for it, so it stops now"
+                )
+                return True
             self.log("local refinement converged; waiting briefly for the LLM answers in flight")
         answered = self.record.counters.proposals - self._proposals_at_convergence
-        patience = min(self.options.converge_wait_s, 0.1 * (self._converged_since - self._t0))
-        if answered < self.options.llm_in_flight and now - self._converged_since < patience:
+        if answered < self.options.llm_in_flight and now - self._converged_since < self._patience():
             return False
         self.record.write("converged", answered_after=answered)
         self.log(f"OpenEvolve search converged: {answered} LLM answers after convergence found nothing new nearby")
         return True
+
+    def _patience(self) -> float:
+        """How long a converged search waits for LLM answers: a tenth of the time searched until
+        it converged, at most ``converge_wait_s``."""
+        assert self._converged_since is not None
+        return min(self.options.converge_wait_s, 0.1 * (self._converged_since - self._t0))
+
+    def _next_answer_due(self) -> float:
+        """When the next LLM answer is expected (a ``perf_counter`` time); inf if none is known to
+        be in flight.
+
+        OpenEvolve's workers start a request as soon as their last one is answered: the seed
+        program's reply starts ``llm_in_flight`` of them, each later reply (or failed call) one
+        more. Answers are matched to requests first in, first out, and the median of the
+        answers' latencies so far dates the oldest request still unanswered.
+        """
+        n = len(self._llm_arrivals)
+        if n == 0 or len(self._llm_starts) <= n:
+            return math.inf
+        latency = statistics.median([a - s for a, s in zip(self._llm_arrivals, self._llm_starts, strict=False)])
+        return self._llm_starts[n] + latency
 
     def _wait_for_llm(self) -> None:
         assert self.server is not None
@@ -362,6 +400,9 @@ class SearchDriver(Generic[C]):
             c.completion_tokens += int(tokens.get("completion", 0))  # type: ignore[union-attr]
             if event.get("llm_failed"):
                 c.llm_errors += 1
+                now = time.perf_counter()  # a failed call frees its worker for the next request
+                self._llm_arrivals.append(now)
+                self._llm_starts.append(now)
                 self._consecutive_llm_failures += 1
                 self.record.write("llm_error", error=event.get("error"))
                 if self._consecutive_llm_failures >= self.options.max_llm_failures:
@@ -401,13 +442,22 @@ class SearchDriver(Generic[C]):
 
     # -- serving proposals ---------------------------------------------------------------------
     def _serve(self, proposals: list[Proposal], refinement: list[C]) -> None:
-        """Measure the proposals' new candidates, with ``refinement`` in the same batch, and reply."""
+        """Measure the proposals' new candidates, with ``refinement`` in the same batch, and reply.
+
+        A proposal with nothing new to measure (the seed program, whose configs were measured
+        first; an answer of duplicates) is answered before the batch runs, so its OpenEvolve
+        worker starts its next LLM request at once rather than a batch later.
+        """
+        seed_program = proposals[0] if self.record.counters.proposals == 0 else None
         plans = [self._plan(p) for p in proposals]
         new: dict[Hashable, C] = {}
         for plan in plans:
             for status, candidate, _ in plan:
                 if status == "new" and candidate is not None:
                     new.setdefault(self.backend.key(candidate), candidate)
+        pending = list(zip(proposals, plans, strict=True))
+        ready = [(p, plan) for p, plan in pending if all(status != "new" for status, _, _ in plan)]
+        self._reply(ready, seed_program)
         # the seed program's configs were measured first, so whatever is new here is the LLM's
         items: list[tuple[C, Source]] = [(c, "llm") for c in new.values()]
         room = max(0, self.options.refine_batch - len(items))
@@ -417,11 +467,22 @@ class SearchDriver(Generic[C]):
                 items,
                 f"{len(new)} proposed configs" + (f" + {min(room, len(refinement))} refining" if refinement else ""),
             )
+        self._reply([(p, plan) for p, plan in pending if all(p is not q for q, _ in ready)], seed_program)
+
+    def _reply(
+        self, answered: list[tuple[Proposal, list[tuple[str, C | None, str]]]], seed_program: Proposal | None
+    ) -> None:
         best = self.best
-        for proposal, plan in zip(proposals, plans, strict=True):
+        best_plain = self.backend.plain(best.candidate) if best else None
+        now = time.perf_counter()
+        for proposal, plan in answered:
             outcomes = [self._outcome(i, status, cand, reason) for i, (status, cand, reason) in enumerate(plan)]
-            best_plain = self.backend.plain(best.candidate) if best else None
             proposal.reply(Reply(outcomes, best_plain, self._speedup(best), ratio=self.options.ratio_scores))
+            if proposal is seed_program:  # its reply lets OpenEvolve's workers start their requests
+                self._llm_starts += [now] * self.options.llm_in_flight
+            else:
+                self._llm_arrivals.append(proposal.received_at)
+                self._llm_starts.append(now)
 
     def _plan(self, proposal: Proposal) -> list[tuple[str, C | None, str]]:
         c = self.record.counters
@@ -505,26 +566,19 @@ class SearchDriver(Generic[C]):
                 out.append(candidate)
         return out
 
-    def _neighbors(self, entry: Entry[C]) -> list[C]:
-        """The backend's neighbours of ``entry``, computed once per candidate (they never change)."""
-        key = self.backend.key(entry.candidate)
-        if key not in self._neighbor_cache:
-            self._neighbor_cache[key] = self.backend.neighbors(entry.candidate, self.rng)
-        return self._neighbor_cache[key]
-
     def _refinement_batch(self) -> list[C]:
-        """Unmeasured neighbours of the refinement paths' incumbents, best incumbent first.
+        """Unmeasured claimed neighbours of the refinement paths' incumbents, best incumbent first.
 
         Empty once every path has ended: local refinement has converged.
         """
         self._update_paths()
         want = min(self.options.refine_batch, self.remaining)
         ranked = sorted((k for k, _ in self._paths), key=lambda k: self.results[k].measurement.cost)
-        return self._unseen((n for k in ranked for n in self._neighbors(self.results[k])), want)
+        return self._unseen((n for k in ranked for n in self._claimed[k]), want)
 
     def _update_paths(self) -> None:
         """Start paths (at first from the best configs, then from a new best found outside
-        refinement: an LLM proposal); move each path to its best neighbour or end it."""
+        refinement: an LLM proposal); move each path to its best claimed neighbour or end it."""
         ok = [e for e in self.results.values() if math.isfinite(e.measurement.cost)]
         if not ok:
             return
@@ -535,20 +589,19 @@ class SearchDriver(Generic[C]):
         if best.source != "refine":  # refinement's own finds are its paths' moves
             self._start_path(self.backend.key(best.candidate))
         paths: list[tuple[Hashable, int]] = []
-        for key, moves in self._paths:
-            entry = self.results[key]
-            neighbors = [self.backend.key(n) for n in self._neighbors(entry)]
-            if any(k not in self.results for k in neighbors):
-                paths.append((key, moves))  # still being measured
+        for key, done in self._paths:
+            claimed = [self.backend.key(n) for n in self._claimed[key]]
+            if any(k not in self.results for k in claimed):
+                paths.append((key, done))  # still being measured
                 continue
-            finite = [self.results[k] for k in neighbors if math.isfinite(self.results[k].measurement.cost)]
+            finite = [self.results[k] for k in claimed if math.isfinite(self.results[k].measurement.cost)]
             step = min(finite, key=lambda e: e.measurement.cost, default=None)
-            if step is None or not self._improves(step, entry) or moves >= self.options.refine_steps:
-                continue  # a local optimum (up to the noise floor), or the path's moves are spent: it ends
+            if step is None or not self._improves(step, self.results[key]) or done + 1 >= self.options.refine_steps:
+                continue  # a local optimum (up to the noise floor), or the path's steps are spent: it ends
             step_key = self.backend.key(step.candidate)
             if step_key not in self._explored:  # move to the best neighbour
-                self._explored.add(step_key)
-                paths.append((step_key, moves + 1))
+                self._explore(step_key)
+                paths.append((step_key, done + 1))
         self._paths = paths
 
     def _improves(self, step: Entry[C], current: Entry[C]) -> bool:
@@ -562,8 +615,21 @@ class SearchDriver(Generic[C]):
 
     def _start_path(self, key: Hashable) -> None:
         if key not in self._explored:
-            self._explored.add(key)
+            self._explore(key)
             self._paths.append((key, 0))
+
+    def _explore(self, key: Hashable) -> None:
+        """Make ``key`` a path's incumbent: its path claims the neighbours that no path claimed
+        and nothing measured before, as PatternSearch's paths share one ``visited`` set (so two
+        paths that meet do not walk the same ground twice)."""
+        self._explored.add(key)
+        claimed: list[C] = []
+        for neighbor in self.backend.neighbors(self.results[key].candidate, self.rng):
+            k = self.backend.key(neighbor)
+            if k not in self.results and k not in self._claimed_keys:
+                self._claimed_keys.add(k)
+                claimed.append(neighbor)
+        self._claimed[key] = claimed
 
     def _draws(self, n: int) -> Iterator[C]:
         """Up to ``n`` random candidates; a draw the backend cannot build is skipped."""

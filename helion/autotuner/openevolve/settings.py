@@ -41,7 +41,7 @@ class OpenEvolveSettings:
     initial_random: int = 0  # random configs in the seed program, beside the default and seeds
     refinement: bool = True  # measure neighbours of the best while the LLM thinks
     refine_starts: int = 3  # refinement paths started from the best first configs (PatternSearch's ``copies``)
-    refine_steps: int = 20  # moves of one path at most (PatternSearch's ``max_generations``)
+    refine_steps: int = 20  # neighbourhoods one path measures at most (PatternSearch's ``max_generations``)
     refine_min_improvement: float = 0.001  # a path moves only for this relative gain (PatternSearch's)
     refine_batch: int = 48  # configs per refinement batch (one parallel precompile)
     max_llm_failures: int = 3  # consecutive LLM transport failures before falling back
