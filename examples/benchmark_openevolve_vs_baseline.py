@@ -305,10 +305,8 @@ def main() -> None:
     extra: dict[str, object] = {"model": a.model, "max_evaluations": a.max_evaluations}
     rows: list[dict[str, object]] = []
     errors: list[dict[str, str]] = []
-    with start_llm(a, announce=False) as llm, tempfile.TemporaryDirectory(prefix="benchmark-triton-") as caches:
+    with start_llm(a) as llm, tempfile.TemporaryDirectory(prefix="benchmark-triton-") as caches:
         extra.update(llm)
-        if "api_key" in llm:  # the stand-in
-            print(f"LLM: stand-in, {a.llm_latency}s per answer")
         for kname in a.kernels.split(","):
             kernel, args, ref = suite(device)[kname]
             ref_ms = reference_ms(ref, args)

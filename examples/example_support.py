@@ -119,35 +119,31 @@ def tuner_settings(args: argparse.Namespace, prefix: str) -> tuple[Path, dict[st
 
 
 @contextmanager
-def start_llm(args: argparse.Namespace, *, announce: bool = True) -> Iterator[dict[str, str]]:
+def start_llm(args: argparse.Namespace) -> Iterator[dict[str, str]]:
     """Yield the LLM settings (``api_base``, and ``api_key`` for the stand-in) for the search.
 
     ``--api-base`` when given; else the bundled stand-in server (``--llm-latency`` seconds per
     answer), stopped on exit, unless ``--no-standin`` (an argument some scripts lack), which
-    yields no settings. With ``announce`` it prints the ``LLM: ...`` line.
+    yields no settings. Prints the ``LLM: ...`` line.
     """
     if args.api_base:
-        if announce:
-            print(f"LLM: {args.api_base}")
+        print(f"LLM: {args.api_base}")
         yield {"api_base": args.api_base}
         return
     if getattr(args, "no_standin", False):
-        if announce:
-            if os.environ.get("OPENAI_API_KEY"):
-                print("LLM: the default endpoint with OPENAI_API_KEY (--no-standin)")
-            else:
-                print(
-                    "LLM: none (--no-standin, no --api-base, no OPENAI_API_KEY): "
-                    "the search will fall back to random search"
-                )
+        if os.environ.get("OPENAI_API_KEY"):
+            print("LLM: the default endpoint with OPENAI_API_KEY (--no-standin)")
+        else:
+            print(
+                "LLM: none (--no-standin, no --api-base, no OPENAI_API_KEY): the search will fall back to random search"
+            )
         yield {}
         return
     from helion.autotuner.openevolve.standin_llm import StandinLLM
 
     standin = StandinLLM(mode="neighbors", latency_s=args.llm_latency).start()
     try:
-        if announce:
-            print(f"LLM: bundled stand-in server at {standin.url}, {args.llm_latency}s per answer")
+        print(f"LLM: bundled stand-in server at {standin.url}, {args.llm_latency}s per answer")
         yield {"api_base": standin.url, "api_key": "standin"}
     finally:
         standin.stop()

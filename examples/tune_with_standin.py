@@ -137,11 +137,10 @@ def main() -> None:
     out = Path(a.out or tempfile.mkdtemp(prefix="openevolve-example-"))
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    with start_llm(a, announce=False) as llm:
+    with start_llm(a) as llm:
         os.environ["HELION_OPENEVOLVE_API_BASE"] = llm["api_base"]
         if "api_key" in llm:  # the stand-in
             os.environ.setdefault("OPENAI_API_KEY", llm["api_key"])
-            print(f"LLM: stand-in server at {llm['api_base']}, {a.llm_latency}s per answer")
         for name in a.kernels.split(","):
             kernel, args = workloads(device)[name]
             rows.append(tune(name, kernel, args, out / f"{name}.jsonl"))

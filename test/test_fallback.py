@@ -204,7 +204,7 @@ def test_strict_without_key_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert search.summary == {}
 
 
-def test_strict_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_strict_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("HELION_OPENEVOLVE_STRICT", "1")
     bound, args = bind_matmul()

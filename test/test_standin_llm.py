@@ -195,7 +195,7 @@ def test_batch_default_and_fallback_to_default_config(mod: ModuleType) -> None:
     assert_valid_batch(mod, candidates_of(mod, python_block(text)), 4)
 
 
-def test_text_failure_modes(mod: ModuleType, tmp_path: Path) -> None:
+def test_text_failure_modes(mod: ModuleType) -> None:
     rng = random.Random(0)
     assert mod.propose("", "", "empty", rng) == ""
     garbage = mod.propose(system_text(2), user_text(), "garbage", rng)

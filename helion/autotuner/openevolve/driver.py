@@ -332,12 +332,12 @@ class SearchDriver(Generic[C]):
                     "PatternSearch would (an LLM slower than the whole search cannot change its result)"
                 )
                 return True
-            due = self._next_answer_due() - now
-            if due > self._patience():
+            due, patience = self._next_answer_due() - now, self._patience()
+            if due > patience:
                 self.record.write("converged", answered_after=0, next_answer_due_s=round(due, 2))
                 self.log(
                     f"OpenEvolve search converged; the next LLM answer is due in about {due:.0f}s, "
-                    f"after the {self._patience():.1f}s the search would wait for it, so it stops now"
+                    f"after the {patience:.1f}s the search would wait for it, so it stops now"
                 )
                 return True
             self.log("local refinement converged; waiting briefly for the LLM answers in flight")
@@ -455,8 +455,10 @@ class SearchDriver(Generic[C]):
             for status, candidate, _ in plan:
                 if status == "new" and candidate is not None:
                     new.setdefault(self.backend.key(candidate), candidate)
-        pending = list(zip(proposals, plans, strict=True))
-        ready = [(p, plan) for p, plan in pending if all(status != "new" for status, _, _ in plan)]
+        ready: list[tuple[Proposal, list[tuple[str, C | None, str]]]] = []
+        waiting: list[tuple[Proposal, list[tuple[str, C | None, str]]]] = []
+        for proposal, plan in zip(proposals, plans, strict=True):
+            (waiting if any(status == "new" for status, _, _ in plan) else ready).append((proposal, plan))
         self._reply(ready, seed_program)
         # the seed program's configs were measured first, so whatever is new here is the LLM's
         items: list[tuple[C, Source]] = [(c, "llm") for c in new.values()]
@@ -467,7 +469,7 @@ class SearchDriver(Generic[C]):
                 items,
                 f"{len(new)} proposed configs" + (f" + {min(room, len(refinement))} refining" if refinement else ""),
             )
-        self._reply([(p, plan) for p, plan in pending if all(p is not q for q, _ in ready)], seed_program)
+        self._reply(waiting, seed_program)
 
     def _reply(
         self, answered: list[tuple[Proposal, list[tuple[str, C | None, str]]]], seed_program: Proposal | None

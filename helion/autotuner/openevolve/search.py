@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from helion.autotuner.base_search import PopulationBasedSearch
 from helion.autotuner.base_search import PopulationMember
 from helion.autotuner.base_search import performance
+from helion.autotuner.effort_profile import PATTERN_SEARCH_DEFAULTS
 
 from helion import exc
 
@@ -93,7 +94,11 @@ class _HelionBackend:
             reason = "" if ok else _failure_reason(r.status)
             out.append(Measurement(r.perf if ok else math.inf, "ok" if ok else r.status, reason, r.compile_time))
         if first:  # as PatternSearch does after its first population (when adaptive timeouts are on)
-            self.search.set_adaptive_compile_timeout(list(self.members.values()), min_seconds=30.0, quantile=0.9)
+            self.search.set_adaptive_compile_timeout(
+                list(self.members.values()),
+                min_seconds=PATTERN_SEARCH_DEFAULTS.compile_timeout_lower_bound,
+                quantile=PATTERN_SEARCH_DEFAULTS.compile_timeout_quantile,
+            )
         return out
 
 

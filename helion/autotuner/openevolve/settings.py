@@ -15,6 +15,7 @@ from dataclasses import fields
 from dataclasses import replace
 import os
 
+from helion.autotuner.effort_profile import get_effort_profile
 from helion.runtime.settings import _env_get_bool
 from helion.runtime.settings import _env_get_int
 from helion.runtime.settings import _env_get_optional_float
@@ -59,22 +60,26 @@ DEFAULTS = OpenEvolveSettings()
 
 #: ``autotune_effort`` -> budget. Caps: a search normally ends earlier, once local refinement
 #: has converged and the LLM answers in flight found nothing better. ``refine_starts`` and
-#: ``refine_steps`` follow the ``copies`` and ``max_generations`` of Helion's PatternSearch
-#: profile for the same effort (2 and 5 quick, 5 and 20 full).
+#: ``refine_steps`` come from Helion's PatternSearch profile for the same effort (see
+#: :func:`_pattern_search_shape`).
 EFFORT_BUDGETS: dict[str, dict[str, object]] = {
     "none": {"max_evaluations": 1, "max_seconds": 60.0, "max_llm_calls": 1},
-    "quick": {"max_evaluations": 300, "max_seconds": 300.0, "max_llm_calls": 24, "refine_starts": 2, "refine_steps": 5},
-    "full": {
-        "max_evaluations": 1500,
-        "max_seconds": 1800.0,
-        "max_llm_calls": 100,
-        "refine_starts": 5,
-        "refine_steps": 20,
-    },
+    "quick": {"max_evaluations": 300, "max_seconds": 300.0, "max_llm_calls": 24},
+    "full": {"max_evaluations": 1500, "max_seconds": 1800.0, "max_llm_calls": 100},
     # tune_config_space: the objective measures one config at a time in the caller's process,
     # so small refinement batches let LLM proposals in between.
     "config_space": {"max_evaluations": 50, "max_llm_calls": 40, "refine_batch": 4, "refine_starts": 3},
 }
+
+
+def _pattern_search_shape(effort: str) -> dict[str, object]:
+    """``refine_starts`` and ``refine_steps`` as PatternSearch's ``copies`` and
+    ``max_generations`` at this Helion effort (2 and 5 quick, 5 and 20 full in Helion 1.5)."""
+    if effort not in ("quick", "full"):
+        return {}
+    ps = get_effort_profile(effort).pattern_search
+    return {} if ps is None else {"refine_starts": ps.copies, "refine_steps": ps.max_generations}
+
 
 _ENV = "HELION_OPENEVOLVE_"
 
@@ -104,7 +109,7 @@ def resolve_settings(effort: str, base: OpenEvolveSettings | None = None, **over
     unknown = set(overrides) - {f.name for f in fields(OpenEvolveSettings)}
     if unknown:
         raise TypeError(f"unknown OpenEvolve search settings: {sorted(unknown)}")
-    settings = replace(DEFAULTS, **EFFORT_BUDGETS.get(effort, {}))  # type: ignore[arg-type]
+    settings = replace(DEFAULTS, **_pattern_search_shape(effort), **EFFORT_BUDGETS.get(effort, {}))  # type: ignore[arg-type]
     settings = replace(settings, **_from_env())  # type: ignore[arg-type]
     if base is not None:
         changed = {
