@@ -51,7 +51,23 @@ def no_leftover_processes() -> object:
     deadline = time.monotonic() + 10
     while (left := set(_children()) - before) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not left, f"child processes left behind: {sorted(left)}"
+    assert not left, f"child processes left behind: {_describe(left)}"
+
+
+def _describe(pids: set[int]) -> list[str]:
+    """Each process's pid, state, parent and command line (what a leak report needs)."""
+    import psutil
+
+    out = []
+    for pid in sorted(pids):
+        try:
+            p = psutil.Process(pid)
+            out.append(
+                f"{pid} [{p.status()}, parent {p.ppid()}, group {os.getpgid(pid)}]: {' '.join(p.cmdline())[:300]}"
+            )
+        except (psutil.Error, OSError):
+            out.append(f"{pid} (gone)")
+    return out
 
 
 @pytest.fixture
