@@ -48,26 +48,35 @@ def _children() -> list[int]:
 def no_leftover_processes() -> object:
     before = set(_children())
     yield
+    seen: dict[int, str] = {}
     deadline = time.monotonic() + 10
-    while (left := set(_children()) - before) and time.monotonic() < deadline:
+    while True:
+        left = set(_children()) - before
+        for pid in left:
+            seen[pid] = _describe(pid, seen.get(pid))
+        if not left or time.monotonic() >= deadline:
+            break
         time.sleep(0.2)
-    assert not left, f"child processes left behind: {_describe(left)}"
+    assert not left, f"child processes left behind: {[seen[pid] for pid in sorted(left)]}"
 
 
-def _describe(pids: set[int]) -> list[str]:
-    """Each process's pid, state, parent and command line (what a leak report needs)."""
+def _describe(pid: int, earlier: str | None) -> str:
+    """A process's pid, state, parent, group and command line (what a leak report needs).
+
+    A zombie has no command line any more, so the one seen earlier is kept.
+    """
     import psutil
 
-    out = []
-    for pid in sorted(pids):
-        try:
-            p = psutil.Process(pid)
-            out.append(
-                f"{pid} [{p.status()}, parent {p.ppid()}, group {os.getpgid(pid)}]: {' '.join(p.cmdline())[:300]}"
-            )
-        except (psutil.Error, OSError):
-            out.append(f"{pid} (gone)")
-    return out
+    try:
+        p = psutil.Process(pid)
+        head = f"{pid} [{p.status()}, parent {p.ppid()}, group {os.getpgid(pid)}]"
+    except (psutil.Error, OSError):
+        return f"{earlier} (gone since)" if earlier else f"{pid} (gone)"
+    try:
+        cmdline = " ".join(p.cmdline())[:300]
+    except psutil.Error:
+        cmdline = earlier.split("]: ", 1)[-1] if earlier and "]: " in earlier else "?"
+    return f"{head}: {cmdline}"
 
 
 @pytest.fixture

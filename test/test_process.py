@@ -197,6 +197,6 @@ def test_engine_process_is_light_and_cleaned_up(
     pid, environ = seen[0]
     assert "OPENAI_API_KEY" not in environ
     assert environ.get("CUDA_VISIBLE_DEVICES") == ""
-    # Nothing of ours is left once autotune() returns.
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    # Nothing of ours is left once autotune() returns: the engine is reaped, not left a zombie.
+    assert not psutil.pid_exists(pid)
     assert not _our_processes()

@@ -16,6 +16,7 @@ from pathlib import Path
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import IO
 from typing import Any
@@ -76,7 +77,13 @@ class EngineProcess:
         return ""
 
     def stop(self, grace_s: float = 2.0) -> None:
-        """End the engine's whole process group: SIGTERM, then SIGKILL after ``grace_s``."""
+        """End the engine's whole process group (SIGTERM, then SIGKILL after ``grace_s``); reap it.
+
+        The wait ends when no member of the group still runs. The engine itself is always reaped:
+        at once when it has ended, else by a daemon thread when it does (a process in
+        uninterruptible I/O outlives SIGKILL for a while), so it never stays a zombie of the
+        user's process.
+        """
         with contextlib.suppress(OSError):
             if self._proc.stdin is not None:
                 self._proc.stdin.close()
@@ -89,7 +96,10 @@ class EngineProcess:
                 time.sleep(0.05)
             if not _group_alive(self._proc.pid):
                 break
-        self._proc.poll()
+        try:
+            self._proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            threading.Thread(target=self._proc.wait, name="openevolve-engine-reaper", daemon=True).start()
         self._log.close()
 
 
