@@ -33,6 +33,7 @@ def run_example(script: str, *args: str, tmp_path: Path, drop: tuple[str, ...] =
         HELION_CACHE_DIR=str(tmp_path / "helion-cache"),
         HELION_AUTOTUNE_FINAL_REBENCHMARK_TOP_K="0",
         HELION_AUTOTUNE_EFFORT="quick",
+        TMPDIR=str(tmp_path),  # the scripts' run records, when no --record is given
     )
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / script), "--cpu", *args],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 import pickle
+import tempfile
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -162,6 +163,10 @@ def test_engine_process_is_light_and_cleaned_up(
     tmp_path: Path, standin: StandinLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "must-not-leak-into-the-engine-env")
+    user_tmp = tmp_path / "user-tmp"
+    user_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(user_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(user_tmp))
     assert not _our_processes()
     record = tmp_path / "record.jsonl"
     bound, args = bind_matmul()
@@ -197,6 +202,10 @@ def test_engine_process_is_light_and_cleaned_up(
     pid, environ = seen[0]
     assert "OPENAI_API_KEY" not in environ
     assert environ.get("CUDA_VISIBLE_DEVICES") == ""
-    # Nothing of ours is left once autotune() returns: the engine is reaped, not left a zombie.
+    # OpenEvolve's temporary program files go to the run's private folder, not the user's.
+    assert Path(environ["TMPDIR"]).parent.parent == user_tmp
+    # Nothing of ours is left once autotune() returns: the engine is reaped, not left a zombie,
+    # and neither the run's folder nor a program file OpenEvolve was evaluating stays behind.
     assert not psutil.pid_exists(pid)
+    assert not [p.name for p in user_tmp.iterdir() if p.name.startswith(("helion-openevolve-", "tmp"))]
     assert not _our_processes()

@@ -31,8 +31,14 @@ _ENV_ALLOWLIST = (
 )  # fmt: skip
 
 
-def engine_environment() -> dict[str, str]:
+def engine_environment(tmpdir: Path) -> dict[str, str]:
+    """The engine's environment: the allowed variables, no GPU, and ``tmpdir`` as its TMPDIR.
+
+    OpenEvolve writes each program it evaluates to a temporary file, which stays behind when
+    the engine is killed mid-evaluation; in the run's private folder it goes with the folder.
+    """
     env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOWLIST}
+    env["TMPDIR"] = str(tmpdir)
     env["PYTHONUNBUFFERED"] = "1"
     env["CUDA_VISIBLE_DEVICES"] = ""  # belt and braces: nothing there may touch the GPU
     return env
@@ -44,12 +50,14 @@ class EngineProcess:
     def __init__(self, job: dict[str, Any], workdir: Path) -> None:
         self.log_path = workdir / "engine.log"
         self._log: IO[bytes] = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
+        tmpdir = workdir / "tmp"
+        tmpdir.mkdir(exist_ok=True)
         self._proc = subprocess.Popen(
             [sys.executable, "-c", BOOTSTRAP, str(Path(__file__).resolve().parent)],
             stdin=subprocess.PIPE,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=engine_environment(),
+            env=engine_environment(tmpdir),
             cwd=workdir,
             start_new_session=True,
         )
