@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 import helion.autotuner
+from helion.autotuner.openevolve import launcher
 from helion.autotuner.openevolve import protocol
 from helion.autotuner.openevolve.engine import ALIAS
 from helion.autotuner.openevolve.program import render_program
@@ -209,3 +210,15 @@ def test_engine_process_is_light_and_cleaned_up(
     assert not psutil.pid_exists(pid)
     assert not [p.name for p in user_tmp.iterdir() if p.name.startswith(("helion-openevolve-", "tmp"))]
     assert not _our_processes()
+
+
+def test_engine_stop_reaps_the_engine_when_its_group_looks_ended_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed engine's /proc entry reads as a zombie while its other threads still exit, and
+    it cannot be reaped yet; stop() must wait for it, not poll once and leave a zombie behind."""
+    monkeypatch.setattr(launcher, "_group_alive", lambda pgid: False)
+    engine = launcher.EngineProcess({}, tmp_path)  # an empty job: the engine would fail at once
+    pid = engine.pid
+    engine.stop()
+    assert pid not in [child.pid for child in psutil.Process().children()]

@@ -87,10 +87,12 @@ class EngineProcess:
     def stop(self, grace_s: float = 2.0) -> None:
         """End the engine's whole process group (SIGTERM, then SIGKILL after ``grace_s``); reap it.
 
-        The wait ends when no member of the group still runs. The engine itself is always reaped:
-        at once when it has ended, else by a daemon thread when it does (a process in
-        uninterruptible I/O outlives SIGKILL for a while), so it never stays a zombie of the
-        user's process.
+        The wait ends when no member of the group still runs. That is not the moment the engine
+        can be reaped: a killed process's main thread reads as a zombie in /proc while its other
+        threads still exit, and ``waitpid`` cannot reap it until they have. So the engine is
+        waited for, and if it is still not reapable after half a second (a thread in
+        uninterruptible I/O), a daemon thread reaps it when it is: it never stays a zombie of
+        the user's process.
         """
         with contextlib.suppress(OSError):
             if self._proc.stdin is not None:
