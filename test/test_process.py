@@ -222,3 +222,10 @@ def test_engine_stop_reaps_the_engine_when_its_group_looks_ended_early(
     pid = engine.pid
     engine.stop()
     assert pid not in [child.pid for child in psutil.Process().children()]
+
+
+def test_engine_that_cannot_be_given_its_job_is_stopped(tmp_path: Path) -> None:
+    before = {child.pid for child in psutil.Process().children()}
+    with pytest.raises(TypeError):
+        launcher.EngineProcess({"unserialisable": object()}, tmp_path)
+    assert {child.pid for child in psutil.Process().children()} == before

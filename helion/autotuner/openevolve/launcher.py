@@ -52,18 +52,26 @@ class EngineProcess:
         self._log: IO[bytes] = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         tmpdir = workdir / "tmp"
         tmpdir.mkdir(exist_ok=True)
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", BOOTSTRAP, str(Path(__file__).resolve().parent)],
-            stdin=subprocess.PIPE,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=engine_environment(tmpdir),
-            cwd=workdir,
-            start_new_session=True,
-        )
-        assert self._proc.stdin is not None
-        self._proc.stdin.write(json.dumps(job).encode() + b"\n")
-        self._proc.stdin.flush()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", BOOTSTRAP, str(Path(__file__).resolve().parent)],
+                stdin=subprocess.PIPE,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=engine_environment(tmpdir),
+                cwd=workdir,
+                start_new_session=True,
+            )
+        except BaseException:
+            self._log.close()
+            raise
+        try:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(json.dumps(job).encode() + b"\n")
+            self._proc.stdin.flush()
+        except BaseException:  # e.g. the engine died at once (broken pipe): end and reap it
+            self.stop()
+            raise
 
     @property
     def pid(self) -> int:
