@@ -154,8 +154,8 @@ class SearchDriver(Generic[C]):
         self._converged_since: float | None = None
         # active refinement paths: (incumbent, neighbourhoods the path measured before this one)
         self._paths: list[tuple[Hashable, int]] = []
-        self._explored: set[Hashable] = set()  # every config that was a path's incumbent
-        self._claimed: dict[Hashable, list[C]] = {}  # incumbent -> the neighbours its path measures
+        # every config that was a path's incumbent -> the neighbours its path claimed to measure
+        self._claimed: dict[Hashable, list[C]] = {}
         self._claimed_keys: set[Hashable] = set()  # every neighbour some path claimed
         self._t0 = time.perf_counter()
         self._proposals_at_convergence = 0
@@ -584,7 +584,7 @@ class SearchDriver(Generic[C]):
         ok = [e for e in self.results.values() if math.isfinite(e.measurement.cost)]
         if not ok:
             return
-        if not self._explored:  # the first call: PatternSearch's starting points
+        if not self._claimed:  # the first call: PatternSearch's starting points
             for entry in heapq.nsmallest(self.options.refine_starts, ok, key=lambda e: e.measurement.cost):
                 self._start_path(self.backend.key(entry.candidate))
         best = min(ok, key=lambda e: e.measurement.cost)
@@ -601,7 +601,7 @@ class SearchDriver(Generic[C]):
             if step is None or not self._improves(step, self.results[key]) or done + 1 >= self.options.refine_steps:
                 continue  # a local optimum (up to the noise floor), or the path's steps are spent: it ends
             step_key = self.backend.key(step.candidate)
-            if step_key not in self._explored:  # move to the best neighbour
+            if step_key not in self._claimed:  # move to the best neighbour
                 self._explore(step_key)
                 paths.append((step_key, done + 1))
         self._paths = paths
@@ -616,7 +616,7 @@ class SearchDriver(Generic[C]):
         return old == 0 or abs(new / old - 1.0) >= self.options.refine_min_improvement
 
     def _start_path(self, key: Hashable) -> None:
-        if key not in self._explored:
+        if key not in self._claimed:
             self._explore(key)
             self._paths.append((key, 0))
 
@@ -624,7 +624,6 @@ class SearchDriver(Generic[C]):
         """Make ``key`` a path's incumbent: its path claims the neighbours that no path claimed
         and nothing measured before, as PatternSearch's paths share one ``visited`` set (so two
         paths that meet do not walk the same ground twice)."""
-        self._explored.add(key)
         claimed: list[C] = []
         for neighbor in self.backend.neighbors(self.results[key].candidate, self.rng):
             k = self.backend.key(neighbor)
