@@ -48,35 +48,36 @@ def _children() -> list[int]:
 def no_leftover_processes() -> object:
     before = set(_children())
     yield
-    seen: dict[int, str] = {}
+    cmdlines: dict[int, str] = {}  # read while readable: a zombie has no command line any more
     deadline = time.monotonic() + 10
     while True:
         left = set(_children()) - before
         for pid in left:
-            seen[pid] = _describe(pid, seen.get(pid))
+            cmdlines[pid] = _cmdline(pid) or cmdlines.get(pid, "?")
         if not left or time.monotonic() >= deadline:
             break
         time.sleep(0.2)
-    assert not left, f"child processes left behind: {[seen[pid] for pid in sorted(left)]}"
+    assert not left, f"child processes left behind: {[_describe(pid, cmdlines[pid]) for pid in sorted(left)]}"
 
 
-def _describe(pid: int, earlier: str | None) -> str:
-    """A process's pid, state, parent, group and command line (what a leak report needs).
+def _cmdline(pid: int) -> str | None:
+    import psutil
 
-    A zombie has no command line any more, so the one seen earlier is kept.
-    """
+    try:
+        return " ".join(psutil.Process(pid).cmdline())[:300]
+    except psutil.Error:  # gone, or a zombie
+        return None
+
+
+def _describe(pid: int, cmdline: str) -> str:
+    """A process's pid, state, parent, group and command line (what a leak report needs)."""
     import psutil
 
     try:
         p = psutil.Process(pid)
-        head = f"{pid} [{p.status()}, parent {p.ppid()}, group {os.getpgid(pid)}]"
+        return f"{pid} [{p.status()}, parent {p.ppid()}, group {os.getpgid(pid)}]: {cmdline}"
     except (psutil.Error, OSError):
-        return f"{earlier} (gone since)" if earlier else f"{pid} (gone)"
-    try:
-        cmdline = " ".join(p.cmdline())[:300]
-    except psutil.Error:
-        cmdline = earlier.split("]: ", 1)[-1] if earlier and "]: " in earlier else "?"
-    return f"{head}: {cmdline}"
+        return f"{pid} (gone): {cmdline}"
 
 
 @pytest.fixture
