@@ -281,7 +281,10 @@ def main() -> None:
     p.add_argument("--max-evaluations", type=int, default=None, help="OpenEvolve budget (default: effort's)")
     p.add_argument("--out", default="benchmark_out")
     p.add_argument(
-        "--retime-rounds", type=int, default=5, help="interleaved timing rounds of the chosen configs per kernel"
+        "--retime-rounds",
+        type=int,
+        default=5,
+        help="interleaved timing rounds of the chosen configs per kernel (0: keep each search's own timing)",
     )
     p.add_argument("--cpu", action="store_true")
     p.add_argument(
@@ -336,7 +339,7 @@ def main() -> None:
                     flush=True,
                 )
                 (out / "results.json").write_text(json.dumps(rows, indent=1, default=str))
-            if chosen:
+            if chosen and a.retime_rounds > 0:
                 retime(kernel, args, ref, chosen, rounds=a.retime_rounds)
                 print(
                     f"  {kname:<11} timed again, {a.retime_rounds} interleaved rounds: "
