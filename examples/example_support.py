@@ -139,7 +139,7 @@ def start_llm(args: argparse.Namespace) -> Iterator[dict[str, str]]:
             )
         yield {}
         return
-    from helion.autotuner.openevolve.standin_llm import StandinLLM
+    from standin_llm import StandinLLM
 
     standin = StandinLLM(mode="neighbors", latency_s=args.llm_latency).start()
     try:

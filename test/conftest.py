@@ -3,7 +3,9 @@
 By default the tests use the installed package (what ``.ci/run`` installs with ``pip install .``)
 when it is installed, else this source tree, whose ``helion/autotuner`` folder is put on the
 installed Helion's ``helion.autotuner.__path__``. ``HELION_OPENEVOLVE_TEST_SOURCE=1`` forces the
-source tree. Every test checks that it left no child process behind.
+source tree. ``examples/`` (the stand-in LLM and the kernels, shared with the example scripts)
+is on ``sys.path`` and, for the scripts tests run in subprocesses, on ``PYTHONPATH``. Every test
+checks that it left no child process behind.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(ROOT / "examples"))
 
 
 def _use_source_tree() -> bool:
@@ -34,6 +37,7 @@ if _use_source_tree():
 
     register()
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "test"), os.environ.get("PYTHONPATH")]))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "examples"), os.environ.get("PYTHONPATH")]))
 
 
 def _children() -> list[int]:
@@ -82,7 +86,7 @@ def _describe(pid: int, cmdline: str) -> str:
 
 @pytest.fixture
 def standin() -> object:
-    from helion.autotuner.openevolve.standin_llm import StandinLLM
+    from standin_llm import StandinLLM
 
     with StandinLLM(mode="neighbors", latency_s=0.05, seed=1).start() as llm:
         yield llm

@@ -92,7 +92,9 @@ def main() -> int:
     os.environ["HELION_SKIP_CACHE"] = "1"
     os.environ["HELION_AUTOTUNE_COMPILE_TIMEOUT"] = str(COMPILE_TIMEOUT_S)
 
-    from helion.autotuner.openevolve.standin_llm import StandinLLM
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # the stand-in LLM
+    from standin_llm import StandinLLM
+
     from helion.autotuner.openevolve_tuner import OpenEvolveSearch
 
     out = Path(a.out or tempfile.mkdtemp(prefix="oe-faults-"))

@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 
 import pytest
+from standin_llm import StandinLLM
 
-from helion.autotuner.openevolve.standin_llm import StandinLLM
 from helion.autotuner.openevolve_tuner import OpenEvolveUnavailable
 from helion.autotuner.openevolve_tuner import tune_config_space
 

@@ -26,7 +26,7 @@ import torch
 from helion.autotuner.openevolve_tuner import openevolve_autotuner
 
 if TYPE_CHECKING:
-    from helion.autotuner.openevolve.standin_llm import StandinLLM
+    from standin_llm import StandinLLM
 
 pytestmark = pytest.mark.usefixtures("fast_pallas")
 

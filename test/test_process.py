@@ -27,7 +27,7 @@ from helion.autotuner.openevolve.program import render_program
 from helion.autotuner.openevolve_tuner import OpenEvolveSearch
 
 if TYPE_CHECKING:
-    from helion.autotuner.openevolve.standin_llm import StandinLLM
+    from standin_llm import StandinLLM
 
 
 @pytest.fixture(scope="module", autouse=True)

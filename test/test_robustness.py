@@ -28,9 +28,9 @@ from oe_util import measured_ok_configs
 from oe_util import read_record
 import psutil
 import pytest
+from standin_llm import StandinLLM
 
 import helion
-from helion.autotuner.openevolve.standin_llm import StandinLLM
 from helion.autotuner.openevolve_tuner import OpenEvolveSearch
 
 pytestmark = pytest.mark.usefixtures("fast_pallas")

@@ -1,20 +1,15 @@
-"""Tests for the stand-in LLM server (helion/autotuner/openevolve/standin_llm.py).
+"""Tests for the stand-in LLM server (examples/standin_llm.py, on ``sys.path`` via conftest).
 
-The module is loaded by file path so the repo's ``helion/`` directory (no
-``__init__.py``) never shadows the installed helion package.  Requests go
-over real HTTP through the ``openai`` client and OpenEvolve's own client.
+Requests go over real HTTP through the ``openai`` client and OpenEvolve's own client.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
-import importlib.util
 import json
-from pathlib import Path
 import random
 import re
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -32,8 +27,6 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import ModuleType
-
-MODULE_PATH = Path(__file__).resolve().parents[1] / "helion" / "autotuner" / "openevolve" / "standin_llm.py"
 
 SPACE: dict[str, Any] = {
     "block_sizes": {
@@ -92,14 +85,10 @@ def user_text(*, diff: bool = False, extra: str = "") -> str:
 
 @pytest.fixture(scope="module")
 def mod() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("standin_llm_under_test", MODULE_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    assert "torch" not in vars(module)
-    return module
+    import standin_llm
+
+    assert "torch" not in vars(standin_llm)
+    return standin_llm
 
 
 @pytest.fixture

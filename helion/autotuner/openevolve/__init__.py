@@ -4,7 +4,7 @@
 Two kinds of module live here:
 
 - Engine-side modules (``program``, ``protocol``, ``engine``, ``launcher``, ``driver``,
-  ``record``, ``standin_llm``) use only the standard library and ``openevolve``. The OpenEvolve
+  ``record``) use only the standard library and ``openevolve``. The OpenEvolve
   process loads this package under a private alias by file path, so it never imports
   ``helion`` or ``torch``.
 - Helion-side modules (``settings``, ``space``, ``prompts``, ``search``) adapt a Helion kernel's

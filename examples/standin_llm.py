@@ -1,4 +1,4 @@
-"""Stand-in LLM: a local OpenAI-compatible chat server for tests and benchmarks.
+"""Stand-in LLM: a local OpenAI-compatible chat server for the tests, examples and benchmarks.
 
 This module owns a stdlib-only HTTP server (``StandinLLM``) that answers
 ``POST .../chat/completions`` the way an LLM would answer the OpenEvolve
@@ -17,7 +17,7 @@ Behaviour modes (server attribute ``mode`` or per request via the model name
 ``standin:<mode>``): neighbors, random, invalid, garbage, empty, huge, code,
 error500, error429, hang, drop.
 
-CLI: ``python -m helion.autotuner.openevolve.standin_llm --port 8011``.
+CLI: ``python examples/standin_llm.py --port 8011``.
 """
 
 from __future__ import annotations
