@@ -49,39 +49,21 @@ ON_GPU = select_backend(sys.argv)
 
 from helion.autotuner.effort_profile import get_effort_profile  # noqa: E402
 from helion.autotuner.finite_search import FiniteSearch  # noqa: E402
-import helion.language as hl  # noqa: E402
-from helion_b200_attention_tuning import attention as attention_fn  # noqa: E402
 from helion_b200_attention_tuning import sdpa  # noqa: E402
+from kernels import attention  # noqa: E402
+from kernels import layer_norm  # noqa: E402
+from kernels import matmul  # noqa: E402
+from kernels import softmax  # noqa: E402
+from kernels import vector_add  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tune_with_standin import config_latency_ms  # noqa: E402
-from tune_with_standin import matmul  # noqa: E402
-from tune_with_standin import softmax  # noqa: E402
-from tune_with_standin import vector_add  # noqa: E402
 
 import helion  # noqa: E402
 from helion.autotuner import search_algorithms  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-
-@helion.kernel()
-def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    m, _n = x.size()
-    out = torch.empty_like(x)
-    for tile_m in hl.tile(m):
-        row = x[tile_m, :].to(torch.float32)
-        mean = torch.mean(row, dim=-1, keepdim=True)
-        centered = row - mean
-        var = torch.mean(centered * centered, dim=-1, keepdim=True)
-        normed = centered * torch.rsqrt(var + 1e-5)
-        out[tile_m, :] = (normed * weight[None, :].to(torch.float32) + bias[None, :].to(torch.float32)).to(x.dtype)
-    return out
-
-
-#: The attention kernel of ``helion_b200_attention_tuning.py``, with the default autotuner.
-attention = helion.kernel(static_shapes=True)(attention_fn)
 
 
 def suite(device: str) -> dict[str, tuple[object, tuple[torch.Tensor, ...], object]]:

@@ -5,14 +5,15 @@ device-specific choices the kernel's ``ConfigSpec`` exposes on this machine (fie
 choices whose names relate to Hopper/Blackwell features: tensor descriptors / TMA, persistent
 programs, warp specialisation, ``maxnreg``, ``num_sm_multiplier``, epilogues, clusters...),
 found by scanning ``HelionSpace(...).describe()``, with no assumption about which exist. It
-then tunes the kernel (``helion.kernel(fn, autotuner_fn=openevolve_autotuner(...))``), checks
+then tunes the kernel (``attention`` of ``kernels.py``, built as
+``helion.kernel(attention.fn, static_shapes=True, autotuner_fn=openevolve_autotuner(...))``), checks
 the tuned kernel against ``torch.nn.functional.scaled_dot_product_attention`` with
 ``torch.testing.assert_close`` (fp16 tolerances on a GPU, fp32 on the CPU) and prints the
 TFLOP/s (4*B*H*S*S*D flops) of the tuned kernel and of SDPA.
 
 On a GPU the kernel runs through Triton; with no GPU, through Helion's Pallas backend in
 interpret mode on the CPU (said in the first line). The LLM is ``--api-base`` (key from
-OPENAI_API_KEY) when given; else the plugin's bundled stand-in server, unless ``--no-standin``,
+OPENAI_API_KEY) when given; else the stand-in server of ``standin_llm.py``, unless ``--no-standin``,
 in which case OPENAI_API_KEY's endpoint is used if a key is set and, with none, the search falls
 back to random search and the script prints why.
 
@@ -41,7 +42,7 @@ from example_support import tuner_settings
 
 ON_GPU = select_backend(sys.argv)
 
-import helion.language as hl  # noqa: E402
+from kernels import attention  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
@@ -65,30 +66,6 @@ DEVICE_FEATURE_KEYWORDS = (
     "blackwell",
     "hopper",
 )
-
-
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Flash-attention style forward over ``[batch*heads, seq, head_dim]`` tensors."""
-    bh, m_dim, head_dim = q.size()
-    n_dim = k.size(1)
-    head_dim = hl.specialize(head_dim)
-    out = torch.empty_like(q)
-    scale = 1.0 / (head_dim**0.5)
-    for tile_b, tile_m in hl.tile([bh, m_dim]):
-        m_i = hl.full([tile_b, tile_m], float("-inf"), dtype=torch.float32)
-        l_i = hl.zeros([tile_b, tile_m], dtype=torch.float32)
-        acc = hl.zeros([tile_b, tile_m, head_dim], dtype=torch.float32)
-        q_i = q[tile_b, tile_m, :]
-        for tile_n in hl.tile(n_dim):
-            qk = torch.bmm(q_i, k[tile_b, tile_n, :].transpose(1, 2)) * scale
-            m_ij = torch.maximum(m_i, torch.amax(qk, -1))
-            p = torch.exp(qk - m_ij[:, :, None])
-            alpha = torch.exp(m_i - m_ij)
-            l_i = l_i * alpha + torch.sum(p, -1)
-            acc = torch.baddbmm(acc * alpha[:, :, None], p.to(v.dtype), v[tile_b, tile_n, :])
-            m_i = m_ij
-        out[tile_b, tile_m, :] = (acc / l_i[:, :, None]).to(out.dtype)
-    return out
 
 
 def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -154,7 +131,7 @@ def main() -> None:
     record, settings = tuner_settings(a, "attention-")
     searches: list[object] = []
     # the search is built at the first call, once ``settings`` holds the LLM endpoint chosen below
-    kernel = helion.kernel(attention, static_shapes=True, autotuner_fn=recording_autotuner(settings, searches))
+    kernel = helion.kernel(attention.fn, static_shapes=True, autotuner_fn=recording_autotuner(settings, searches))
     report_device_choices(kernel.bind(args))
 
     with start_llm(a) as llm:

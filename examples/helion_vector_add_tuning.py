@@ -1,6 +1,7 @@
 """Tune a Helion vector-add kernel with the OpenEvolve search and report its memory throughput.
 
-The kernel is built with ``helion.kernel(fn, autotuner_fn=openevolve_autotuner(...))``; its
+The kernel (``vector_add`` of ``kernels.py``) is built with
+``helion.kernel(vector_add.fn, autotuner_fn=openevolve_autotuner(...))``; its
 first call runs the search. The script then times Helion's default config and the tuned config
 and prints their throughput in GB/s (3 tensors of ``--size`` elements moved per call) and the
 share of the device's peak memory bandwidth (from torch's CUDA device properties; 'unknown'
@@ -8,7 +9,7 @@ where torch does not expose them, e.g. on the CPU).
 
 On a GPU the kernel runs through Triton; with no GPU, through Helion's Pallas backend in
 interpret mode on the CPU (said in the first line). The LLM is ``--api-base`` (key from
-OPENAI_API_KEY) when given; else the plugin's bundled stand-in server, unless ``--no-standin``,
+OPENAI_API_KEY) when given; else the stand-in server of ``standin_llm.py``, unless ``--no-standin``,
 in which case OPENAI_API_KEY's endpoint is used if a key is set and, with none, the search falls
 back to random search and the script prints why. ``--simple`` runs the kernel once with the
 default config (no tuning) and checks it against ``x + y``.
@@ -38,18 +39,10 @@ from example_support import tuner_settings
 
 ON_GPU = select_backend(sys.argv)
 
-import helion.language as hl  # noqa: E402
+from kernels import vector_add  # noqa: E402
 import torch  # noqa: E402
 
 import helion  # noqa: E402
-
-
-def vector_add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Elementwise ``x + y``, one Helion tile at a time."""
-    out = torch.empty_like(x)
-    for tile in hl.tile(x.size()):
-        out[tile] = x[tile] + y[tile]
-    return out
 
 
 def peak_bandwidth_gbs() -> float | None:
@@ -85,8 +78,7 @@ def main() -> None:
     args = (torch.randn(size, device=device, dtype=dtype), torch.randn(size, device=device, dtype=dtype))
 
     if a.simple:
-        kernel = helion.kernel(vector_add)
-        bound = kernel.bind(args)
+        bound = vector_add.bind(args)
         out = bound.compile_config(bound.config_spec.default_config())(*args)
         torch.testing.assert_close(out, args[0] + args[1])
         print(f"simple: default config {bound.config_spec.default_config()} on {size} elements: correctness ok")
@@ -94,7 +86,7 @@ def main() -> None:
 
     record, settings = tuner_settings(a, "vector-add-")
     searches: list[object] = []
-    kernel = helion.kernel(vector_add, autotuner_fn=recording_autotuner(settings, searches))
+    kernel = helion.kernel(vector_add.fn, autotuner_fn=recording_autotuner(settings, searches))
     with start_llm(a) as llm:
         settings.update(llm)
         t0 = time.perf_counter()

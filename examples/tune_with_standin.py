@@ -1,12 +1,12 @@
 """Tune Helion kernels with the OpenEvolve search, end to end, on whatever this machine has.
 
-On a GPU the kernels run through Triton; with no GPU, through Helion's Pallas backend in
-interpret mode on the CPU (said at start). The LLM is the local stand-in server shipped with
-the plugin (``--llm-latency`` seconds per answer) unless ``--api-base`` names a real
-OpenAI-compatible endpoint (key from OPENAI_API_KEY). The search is chosen the way a user
-chooses it, through ``HELION_AUTOTUNER=OpenEvolveTuner``; nothing of the plugin is imported
-except the stand-in server. Prints, per kernel: default and tuned latency, speedup, wall time
-of tuning, evaluations and where the time went (from the run record).
+The kernels come from ``kernels.py``. On a GPU they run through Triton; with no GPU, through
+Helion's Pallas backend in interpret mode on the CPU (said at start). The LLM is the local
+stand-in server of ``standin_llm.py`` (``--llm-latency`` seconds per answer) unless
+``--api-base`` names a real OpenAI-compatible endpoint (key from OPENAI_API_KEY). The search is
+chosen the way a user chooses it, through ``HELION_AUTOTUNER=OpenEvolveTuner``; nothing of the
+plugin is imported. Prints, per kernel: default and tuned latency, speedup, wall time of
+tuning, evaluations and where the time went (from the run record).
 
     python examples/tune_with_standin.py --kernels matmul,softmax --max-evaluations 60
 """
@@ -28,43 +28,12 @@ from example_support import start_llm
 
 ON_GPU = select_backend(sys.argv)
 
-import helion.language as hl  # noqa: E402
+from kernels import matmul  # noqa: E402
+from kernels import softmax  # noqa: E402
+from kernels import vector_add  # noqa: E402
 import torch  # noqa: E402
 
 import helion  # noqa: E402
-
-
-@helion.kernel()
-def matmul(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    m, k = x.size()
-    _, n = y.size()
-    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
-    for tile_m, tile_n in hl.tile([m, n]):
-        acc = hl.zeros([tile_m, tile_n], dtype=torch.float32)
-        for tile_k in hl.tile(k):
-            acc = torch.addmm(acc, x[tile_m, tile_k], y[tile_k, tile_n])
-        out[tile_m, tile_n] = acc.to(x.dtype)
-    return out
-
-
-@helion.kernel()
-def softmax(x: torch.Tensor) -> torch.Tensor:
-    n, _m = x.size()
-    out = torch.empty_like(x)
-    for tile_n in hl.tile(n):
-        values = x[tile_n, :]
-        amax = torch.amax(values, dim=1, keepdim=True)
-        exp = torch.exp(values - amax)
-        out[tile_n, :] = exp / torch.sum(exp, dim=1, keepdim=True)
-    return out
-
-
-@helion.kernel()
-def vector_add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    out = torch.empty_like(x)
-    for tile in hl.tile(x.size()):
-        out[tile] = x[tile] + y[tile]
-    return out
 
 
 def workloads(device: str) -> dict[str, tuple[object, tuple[torch.Tensor, ...]]]:
