@@ -21,8 +21,9 @@ import pytest
 
 import helion.autotuner
 from helion.autotuner.openevolve import launcher
-from helion.autotuner.openevolve import protocol
-from helion.autotuner.openevolve.engine import ALIAS
+from helion.autotuner.openevolve import feedback
+from helion.autotuner.openevolve import server as protocol
+from helion.autotuner.openevolve.engine import PACKAGE as ALIAS
 from helion.autotuner.openevolve.program import render_program
 from helion.autotuner.openevolve_tuner import OpenEvolveSearch
 
@@ -55,11 +56,11 @@ def _answer(server: protocol.EvaluationServer, seen: list[protocol.Proposal], st
         for proposal in server.take(0.2, limit=8):
             seen.append(proposal)
             outcomes = [
-                protocol.Outcome(0, "ok", "", proposal.candidates[0], perf=2.0, speedup=1.5),
-                protocol.Outcome(1, "ok", "", proposal.candidates[1], perf=1.2, speedup=2.5),
-                protocol.Outcome(2, "failed", "error: failed to compile or run", proposal.candidates[2]),
+                feedback.Outcome(0, "ok", "", proposal.candidates[0], perf=2.0, speedup=1.5),
+                feedback.Outcome(1, "ok", "", proposal.candidates[1], perf=1.2, speedup=2.5),
+                feedback.Outcome(2, "failed", "error: failed to compile or run", proposal.candidates[2]),
             ]
-            proposal.reply(protocol.Reply(outcomes=outcomes, best_config=proposal.candidates[1], best_speedup=2.5))
+            proposal.reply(feedback.Reply(outcomes=outcomes, best_config=proposal.candidates[1], best_speedup=2.5))
 
 
 def _our_processes() -> list[psutil.Process]:
@@ -142,7 +143,7 @@ def test_bad_program_reaches_server_as_program_error(tmp_path: Path) -> None:
     def answer() -> None:
         for p in server.take(10, limit=1):
             got.append(p)
-            p.reply(protocol.Reply(outcomes=[]))
+            p.reply(feedback.Reply(outcomes=[]))
 
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()

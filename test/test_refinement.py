@@ -1,230 +1,281 @@
-"""Local refinement in the driver: PatternSearch-style paths, without processes or an LLM.
+"""The loop's parts on their own, without processes or an LLM: refinement paths, the stop rule,
+the answer credit and the proposal desk, against a dict space with a known cost landscape.
 
-The driver's loop is exercised by the end-to-end tests; here its refinement steps run on their
-own against a dict space with a known cost landscape, so the path rules can be checked exactly.
+The loop that ties them is exercised by the end-to-end tests; here the rules are checked exactly.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import threading
-import time
-
-import pytest
 
 from helion.autotuner.openevolve.config_space import _DictBackend
-from helion.autotuner.openevolve.driver import DriverOptions
-from helion.autotuner.openevolve.driver import Measurement
-from helion.autotuner.openevolve.driver import SearchDriver
-from helion.autotuner.openevolve.protocol import Proposal
+from helion.autotuner.openevolve.measure import Measured
+from helion.autotuner.openevolve.measure import Measurement
+from helion.autotuner.openevolve.paths import RefinementPaths
+from helion.autotuner.openevolve.proposals import ProposalDesk
 from helion.autotuner.openevolve.record import RunRecord
+from helion.autotuner.openevolve.server import Proposal
+from helion.autotuner.openevolve.stop_rule import MAX_STAGNANT_ANSWERS
+from helion.autotuner.openevolve.stop_rule import AnswerCredit
+from helion.autotuner.openevolve.stop_rule import StopRule
 
 LEVELS = list(range(8))
 SPACE = {"a": LEVELS, "b": LEVELS, "c": LEVELS}
+Config = dict[str, int]
 
 
-def options(**kw: object) -> DriverOptions:
-    base = {
-        "max_evaluations": 1000,
-        "max_seconds": None,
-        "candidates_per_program": 4,
-        "initial_random": 0,
-        "refinement": True,
-        "refine_batch": 6,
-        "max_llm_failures": 3,
-        "strict": False,
-        "seed": 0,
-        "refine_starts": 1,
-    }
-    return DriverOptions(**{**base, **kw})  # type: ignore[arg-type]
-
-
-def refine_until_converged(cost: object, start: dict[str, int], **kw: object) -> tuple[SearchDriver, int]:
-    backend = _DictBackend(SPACE, cost, minimize=True)  # type: ignore[arg-type]
-    driver = SearchDriver(backend, options(**kw), RunRecord(None), log=lambda _: None, warn=lambda _: None)
-    driver._measure([(dict(start), "default")], "default")
-    batches = 0
-    while batch := driver._refinement_batch():
-        driver._measure([(c, "refine") for c in batch], "refine")
-        batches += 1
-        assert batches < 500
-    return driver, batches
-
-
-def bowl(c: dict[str, int]) -> float:
+def bowl(c: Config) -> float:
     return 1.0 + abs(c["a"] - 5) + abs(c["b"] - 2) + abs(c["c"] - 6)
 
 
+def setup(cost: object, **kw: object) -> tuple[Measured, RefinementPaths]:
+    backend = _DictBackend(SPACE, cost, minimize=True)  # type: ignore[arg-type]
+    measured = Measured(backend, RunRecord(None), max_evaluations=1000)
+    shape = {"starts": 1, "steps": 20, "min_improvement": 0.001, "prune_ratio": math.inf, **kw}
+    return measured, RefinementPaths(rng=random.Random(0), **shape)  # type: ignore[arg-type]
+
+
+def refine(measured: Measured, paths: RefinementPaths, want: int = 6) -> int:
+    """Measure refinement batches until the paths converge; the number of batches."""
+    batches = 0
+    while batch := paths.batch(measured, want):
+        measured.measure([(c, "refine") for c in batch], "refine")
+        batches += 1
+        assert batches < 500
+    return batches
+
+
+def refine_from(cost: object, start: Config, **kw: object) -> tuple[Measured, RefinementPaths]:
+    measured, paths = setup(cost, **kw)
+    measured.measure([(dict(start), "default")], "default")
+    refine(measured, paths)
+    return measured, paths
+
+
 def test_a_path_walks_downhill_to_the_optimum_and_stops() -> None:
-    driver, _ = refine_until_converged(bowl, {"a": 0, "b": 7, "c": 0})
-    best = driver.best
-    assert best is not None
-    assert best.candidate == {"a": 5, "b": 2, "c": 6}
-    assert best.measurement.cost == 1.0
+    measured, paths = refine_from(bowl, {"a": 0, "b": 7, "c": 0})
+    assert measured.best is not None
+    assert measured.best.candidate == {"a": 5, "b": 2, "c": 6}
     # one neighbourhood (at most 6 configs) per step on the way, far below the 512 configs
-    assert driver.record.counters.evaluations <= 1 + 6 * 15
-    assert driver._paths == []  # converged: every path ended
+    assert measured.record.counters.evaluations <= 1 + 6 * 15
+    assert paths.converged
 
 
-def test_a_path_ends_at_a_local_optimum_and_a_new_best_starts_another() -> None:
-    def two_basins(c: dict[str, int]) -> float:
+def test_a_path_ends_at_a_local_optimum_and_an_outside_best_starts_another() -> None:
+    def two_basins(c: Config) -> float:
         # a local optimum at a=0 (cost 2) and the global one at a=7 (cost 0), a ridge between
         return {0: 2.0, 1: 3.0, 2: 4.0, 3: 5.0, 4: 5.0, 5: 4.0, 6: 3.0, 7: 0.0}[c["a"]] + c["b"] + c["c"]
 
-    driver, _ = refine_until_converged(two_basins, {"a": 1, "b": 0, "c": 0})
-    assert driver.best is not None
-    assert driver.best.candidate == {"a": 0, "b": 0, "c": 0}  # stuck in the local optimum, as pattern search is
-    evaluated = driver.record.counters.evaluations
-    # an outside proposal (as the LLM's would be) that beats the best starts a new path from it
-    driver._measure([({"a": 6, "b": 3, "c": 3}, "llm")], "llm")
-    assert driver.best.candidate == {"a": 0, "b": 0, "c": 0}  # not better: no new path
-    assert driver._refinement_batch() == []
-    driver._measure([({"a": 7, "b": 1, "c": 0}, "llm")], "llm")
-    while batch := driver._refinement_batch():
-        driver._measure([(c, "refine") for c in batch], "refine")
-    assert driver.best.candidate == {"a": 7, "b": 0, "c": 0}
-    assert driver.record.counters.evaluations > evaluated + 2
+    measured, paths = refine_from(two_basins, {"a": 1, "b": 0, "c": 0})
+    assert measured.best.candidate == {"a": 0, "b": 0, "c": 0}  # stuck, as pattern search is
+    evaluated = measured.record.counters.evaluations
+    # an LLM proposal that is not among the best configs starts nothing
+    measured.measure([({"a": 6, "b": 3, "c": 3}, "llm")], "llm")
+    assert paths.batch(measured, 6) == []
+    # one that is the best measured starts a path, which walks to the global optimum
+    measured.measure([({"a": 7, "b": 1, "c": 0}, "llm")], "llm")
+    refine(measured, paths)
+    assert measured.best.candidate == {"a": 7, "b": 0, "c": 0}
+    assert measured.record.counters.evaluations > evaluated + 2
+
+
+def test_paths_start_at_the_best_configs_of_any_source() -> None:
+    measured, paths = setup(bowl, starts=2)
+    measured.measure([({"a": 0, "b": 0, "c": 0}, "default"), ({"a": 0, "b": 7, "c": 0}, "seed")], "first")
+    measured.measure([({"a": 4, "b": 2, "c": 6}, "llm"), ({"a": 5, "b": 3, "c": 6}, "llm")], "llm")
+    paths.update(measured)
+    # the two LLM configs are the two best measured: the paths start there, not at the seeds
+    starts = {measured.backend.key(measured[p.incumbent].candidate) for p in paths.live}
+    assert starts == {measured.backend.key({"a": 4, "b": 2, "c": 6}), measured.backend.key({"a": 5, "b": 3, "c": 6})}
+
+
+def test_a_path_that_falls_clearly_behind_ends_and_the_leader_gets_its_steps() -> None:
+    measured, paths = setup(bowl, starts=3, steps=5, prune_ratio=1.25)
+    measured.measure([({"a": 0, "b": 0, "c": 0}, "default"), ({"a": 0, "b": 7, "c": 0}, "seed")], "first")
+    paths.update(measured)
+    assert len(paths.live) == 2
+    measured.measure([({"a": 4, "b": 2, "c": 6}, "llm")], "llm")  # cost 2: the seeds' paths (12, 14) are far behind
+    paths.update(measured)
+    assert [measured[p.incumbent].candidate for p in paths.live] == [{"a": 4, "b": 2, "c": 6}]
+    assert paths.live[0].steps == 5 + 2 * 4  # the two dropped paths had 4 neighbourhoods left each
+    refine(measured, paths)
+    assert measured.best.candidate == {"a": 5, "b": 2, "c": 6}
 
 
 def test_failed_neighbours_never_become_incumbents() -> None:
-    def cost(c: dict[str, int]) -> float:
-        if c["a"] == 4:
-            return math.nan  # a crashing config right next to the start
-        return bowl(c)
+    def cost(c: Config) -> float:
+        return math.nan if c["a"] == 4 else bowl(c)  # a crashing config right next to the start
 
-    driver, _ = refine_until_converged(cost, {"a": 3, "b": 2, "c": 6})
-    assert driver.best is not None
-    assert driver.best.candidate["a"] == 3
-    failed = [e for e in driver.results.values() if not math.isfinite(e.measurement.cost)]
-    assert failed
-    assert all(e.candidate["a"] == 4 for e in failed)
+    backend = _DictBackend(SPACE, cost, minimize=True)
+    measured = Measured(backend, RunRecord(None), max_evaluations=1000)
+    paths = RefinementPaths(starts=1, steps=20, min_improvement=0.001, prune_ratio=math.inf, rng=random.Random(0))
+    measured.measure([({"a": 3, "b": 2, "c": 6}, "default")], "default")
+    refine(measured, paths)
+    assert measured.best.candidate["a"] == 3
+    failed = [e for e in measured.entries.values() if not e.measurement.ok]
+    assert failed and all(e.candidate["a"] == 4 for e in failed)
 
 
 def test_several_starts_refine_each_neighbourhood_once() -> None:
-    driver, _ = refine_until_converged(bowl, {"a": 5, "b": 2, "c": 6}, refine_starts=3)
+    measured, _ = refine_from(bowl, {"a": 5, "b": 2, "c": 6}, starts=3)
     # the start is already optimal: exactly its 6 neighbours are measured, then it stops
-    assert driver.record.counters.evaluations == 1 + 6
-    keys = [driver.backend.key(e.candidate) for e in driver.results.values()]
-    assert len(keys) == len(set(keys))
+    assert measured.record.counters.evaluations == 1 + 6
 
 
-def test_a_path_stops_after_refine_steps_neighbourhoods() -> None:
-    driver, _ = refine_until_converged(bowl, {"a": 0, "b": 7, "c": 0}, refine_steps=2)
-    assert driver.best is not None
+def test_a_path_stops_after_its_steps() -> None:
+    measured, _ = refine_from(bowl, {"a": 0, "b": 7, "c": 0}, steps=2)
     # the start's neighbourhood, one move downhill and that incumbent's neighbourhood (as
-    # PatternSearch's max_generations counts generations): each neighbourhood's best is one unit
-    # lower; then the path stops, far from the optimum (cost 1)
-    assert driver.best.measurement.cost == bowl({"a": 0, "b": 7, "c": 0}) - 2
+    # PatternSearch's max_generations counts generations), then the path stops
+    assert measured.best.cost == bowl({"a": 0, "b": 7, "c": 0}) - 2
 
 
-def test_a_path_moves_only_to_neighbours_it_claimed() -> None:
-    def cost(c: dict[str, int]) -> float:  # a valley along a; every step in b or c costs 1
+def test_two_paths_that_meet_do_not_walk_the_same_ground() -> None:
+    def cost(c: Config) -> float:  # a valley along a; every step in b or c costs 1
         return {0: 5.0, 1: 3.0, 2: 4.0}.get(c["a"], 9.0) + c["b"] + c["c"]
 
-    backend = _DictBackend(SPACE, cost, minimize=True)
-    driver = SearchDriver(backend, options(refine_starts=2), RunRecord(None), log=lambda _: None, warn=lambda _: None)
+    measured, paths = setup(cost, starts=2)
     first, second = {"a": 1, "b": 0, "c": 0}, {"a": 2, "b": 1, "c": 0}  # costs 3 and 5
-    driver._measure([(first, "default"), (second, "seed")], "default and seed configs")
-    batches = []
-    while batch := driver._refinement_batch():
-        driver._measure([(c, "refine") for c in batch], "refine")
-        batches.append(batch)
-    # The best start claims its 4 neighbours first, among them (2,0,0) and (1,1,0), which
-    # neighbour the second start too; the second claims its 3 others. Its own are all worse
-    # than it (cost 6 or more), so it ends, although (2,0,0) at cost 4 would have been a move:
-    # as in PatternSearch, two paths that meet do not walk the same ground.
-    first_claims = [backend.key(c) for c in driver._claimed[backend.key(first)]]
-    second_claims = [backend.key(c) for c in driver._claimed[backend.key(second)]]
+    measured.measure([(first, "default"), (second, "seed")], "default and seed configs")
+    refine(measured, paths)
+    key = measured.backend.key
+    first_claims = {key(c) for c in paths.claimed[key(first)]}
+    second_claims = {key(c) for c in paths.claimed[key(second)]}
+    # the best start claims its 4 neighbours first, two of which neighbour the second start too
     assert len(first_claims) == 4 and len(second_claims) == 3
-    assert not set(first_claims) & set(second_claims)
-    assert driver.record.counters.evaluations == 2 + 4 + 3
-    assert driver._paths == []
-    assert driver.best is not None and driver.best.candidate == first
+    assert not first_claims & second_claims
+    assert measured.record.counters.evaluations == 2 + 4 + 3
+    assert paths.converged and measured.best.candidate == first
 
 
 def test_a_path_does_not_move_on_a_gain_within_the_noise_floor() -> None:
-    def shallow(c: dict[str, int]) -> float:  # each step downhill gains 0.05%, under the 0.1% floor
+    def shallow(c: Config) -> float:  # each step downhill gains 0.05%, under the 0.1% floor
         return 1000.0 + 0.5 * (bowl(c) - 1.0)
 
     start = {"a": 0, "b": 7, "c": 0}
-    driver, batches = refine_until_converged(shallow, start)
-    assert driver.options.refine_min_improvement == 0.001
-    # the start's neighbourhood is measured (one batch of at most 6), then the path ends
-    assert batches == 1
-    assert driver.best is not None
-    assert driver.best.measurement.cost == shallow(start) - 0.5
-    # without the floor the same landscape is walked down to the optimum
-    driver, _ = refine_until_converged(shallow, start, refine_min_improvement=0.0)
-    assert driver.best is not None
-    assert driver.best.measurement.cost == 1000.0
+    measured, paths = setup(shallow)
+    measured.measure([(dict(start), "default")], "default")
+    assert refine(measured, paths) == 1  # the start's neighbourhood, then the path ends
+    assert measured.best.cost == shallow(start) - 0.5
+    measured, _ = refine_from(shallow, start, min_improvement=0.0)  # without the floor: walked down
+    assert measured.best.cost == 1000.0
 
 
-def answers(driver: SearchDriver, now: list[float], at: list[float], served: float) -> list[Proposal]:
-    """LLM answers (programs with no candidates) arriving at the times ``at``, served at ``served``."""
-    proposals = []
-    for t in at:
-        now[0] = t
-        proposals.append(Proposal({"candidates": []}))
-    now[0] = served
-    driver._serve(proposals, [])
-    return proposals
+# -- the stop rule --------------------------------------------------------------------------------
 
 
-def test_convergence_waits_for_llm_answers_only_once_the_llm_has_answered(monkeypatch: pytest.MonkeyPatch) -> None:
-    now = [0.0]
-    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
-    driver, _ = refine_until_converged(bowl, {"a": 5, "b": 2, "c": 6}, converge_wait_s=60.0)
-    driver._t0 = 0.0
-    answers(driver, now, [10.0], served=10.0)  # the seed program: OpenEvolve's 3 requests start
-    # 100 s searched with only the seed program answered: the LLM is slower than the whole search.
-    now[0] = 100.0
-    assert driver._converged()
-    # Three answers came 10-12 s after their requests, and three more requests started at 22 s.
-    driver._converged_since = None
-    answers(driver, now, [20.0, 21.0, 22.0], served=22.0)
-    # At 30 s the next answer is due in 3 s (22 + the median 11 s), within the 3 s wait
-    # (a tenth of the time searched): the search waits ...
-    now[0] = 30.0
-    assert not driver._converged()
-    now[0] = 32.0
-    assert not driver._converged()
-    # ... and ends as soon as llm_in_flight answers have arrived
-    answers(driver, now, [33.0, 33.5, 34.0], served=34.0)
-    assert driver._converged()
+def decide(rule: StopRule, now: float, **kw: object) -> tuple[str, str]:
+    args = {"elapsed": now, "busy": False, "llm_live": True, "stagnant_answers": 0, "next_answer_due": math.inf}
+    return rule.decide(now=now, **{**args, **kw})  # type: ignore[arg-type]
 
 
-def test_convergence_does_not_wait_for_an_llm_answer_due_after_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    now = [0.0]
-    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
-    lines: list[dict[str, object]] = []
-    driver, _ = refine_until_converged(bowl, {"a": 5, "b": 2, "c": 6}, converge_wait_s=60.0)
-    driver.record.write = lambda kind, **kw: lines.append({"kind": kind, **kw})  # type: ignore[method-assign]
-    driver._t0 = 0.0
-    answers(driver, now, [10.0], served=10.0)
-    answers(driver, now, [20.0, 21.0, 22.0], served=22.0)
-    # At 25 s the wait would be 2.5 s, but the next answer is due at 33 s: stop at once.
-    now[0] = 25.0
-    assert driver._converged()
-    assert lines[-1] == {"kind": "converged", "answered_after": 0, "next_answer_due_s": 8.0}
+def test_stop_rule_caps() -> None:
+    rule = StopRule(max_wait_s=60.0, deadline=100.0)
+    assert rule.caps(now=10.0, remaining_evaluations=0) == "the evaluation budget is spent"
+    assert rule.caps(now=100.0, remaining_evaluations=5) == "the time budget is spent"
+    assert rule.caps(now=10.0, remaining_evaluations=5) is None
+
+
+def test_converged_search_stops_when_the_llm_is_gone_or_stagnant() -> None:
+    assert decide(StopRule(max_wait_s=60.0), 50.0, llm_live=False)[0] == "stop"
+    decision, why = decide(StopRule(max_wait_s=60.0), 50.0, stagnant_answers=MAX_STAGNANT_ANSWERS)
+    assert decision == "stop" and "brought nothing better" in why
+
+
+def test_converged_search_waits_a_tenth_of_its_time_for_an_answer_due_within_it() -> None:
+    rule = StopRule(max_wait_s=60.0)
+    # converged at 30 s: waits at most 3 s, and only for an answer due before then
+    assert decide(rule, 30.0, next_answer_due=32.0)[0] == "wait"
+    assert decide(rule, 31.0, elapsed=31.0, next_answer_due=32.0)[0] == "wait"
+    assert decide(rule, 33.5, elapsed=33.5, next_answer_due=32.0)[0] == "stop"
+    rule = StopRule(max_wait_s=60.0)
+    decision, why = decide(rule, 30.0, next_answer_due=40.0)
+    assert decision == "stop" and "no LLM answer is due" in why
+    # the wait is capped by max_wait_s
+    rule = StopRule(max_wait_s=1.0)
+    assert decide(rule, 300.0, next_answer_due=300.5)[0] == "wait"
+    assert decide(rule, 301.5, elapsed=301.5, next_answer_due=300.5)[0] == "stop"
+
+
+def test_any_measured_batch_restarts_the_convergence_clock() -> None:
+    rule = StopRule(max_wait_s=60.0)
+    assert decide(rule, 30.0, next_answer_due=32.0)[0] == "wait"  # converged at 30 s, waits until 33 s
+    # a batch of LLM proposals (mixed with refinement or not) was measured from 31 s to 40 s
+    rule.measured()
+    # idle again at 40 s: a fresh wait of 4 s, not the stale one that ended at 33 s
+    assert decide(rule, 40.0, next_answer_due=42.0)[0] == "wait"
+    assert decide(rule, 43.0, elapsed=43.0, next_answer_due=42.0)[0] == "wait"
+
+
+def test_busy_waits_for_the_llm_without_a_convergence_clock() -> None:
+    rule = StopRule(max_wait_s=1.0)
+    assert decide(rule, 500.0, busy=True)[0] == "wait"
+    assert rule.converged_at is None
+
+
+def test_answer_credit_counts_answers_in_a_row_that_brought_nothing_better() -> None:
+    credit = AnswerCredit(min_improvement=0.001)
+    assert credit.credit(answer_best=0.9, best_before=1.0)
+    assert not credit.credit(answer_best=0.9995, best_before=0.9996)  # within the noise floor
+    assert not credit.credit(answer_best=math.inf, best_before=0.9)  # every candidate invalid or failed
+    assert (credit.improved, credit.stagnant) == (1, 2)
+    assert credit.credit(answer_best=0.5, best_before=math.inf)  # the first config that works
+    assert credit.stagnant == 0
+
+
+# -- the proposal desk ----------------------------------------------------------------------------
+
+
+def desk_setup() -> tuple[Measured, ProposalDesk, AnswerCredit]:
+    backend = _DictBackend(SPACE, bowl, minimize=True)
+    measured = Measured(backend, RunRecord(None), max_evaluations=1000)
+    credit = AnswerCredit(min_improvement=0.001)
+    return measured, ProposalDesk(measured, credit, ratio_scores=True), credit
 
 
 def test_a_proposal_with_nothing_new_is_answered_before_the_batch_is_measured() -> None:
-    backend = _DictBackend(SPACE, bowl, minimize=True)
-    driver = SearchDriver(backend, options(), RunRecord(None), log=lambda _: None, warn=lambda _: None)
+    measured, desk, _ = desk_setup()
     start = {"a": 0, "b": 0, "c": 0}
-    driver._measure([(dict(start), "default")], "default")
-    seed = Proposal({"candidates": [dict(start)]})  # measured already, as the seed program's configs are
-    llm = Proposal({"candidates": [{"a": 7, "b": 7, "c": 7}]})
+    measured.default = measured.measure([(dict(start), "default")], "default")[0]
+    old = Proposal({"candidates": [dict(start)]})  # an answer of configs measured before
+    new = Proposal({"candidates": [{"a": 7, "b": 7, "c": 7}]})
     answered_while_measuring: list[tuple[bool, bool]] = []
-    measure = backend.measure
 
-    def spy(candidates: list[dict[str, object]], desc: str) -> list[Measurement]:
-        answered_while_measuring.append((seed._done.is_set(), llm._done.is_set()))
-        return measure(candidates, desc)
+    def measure(items: list[tuple[Config, str]], desc: str) -> object:
+        answered_while_measuring.append((old._done.is_set(), new._done.is_set()))
+        return measured.measure(items, desc)  # type: ignore[arg-type]
 
-    backend.measure = spy  # type: ignore[method-assign]
-    driver._serve([seed, llm], driver._refinement_batch())
-    # one batch (the LLM's config and refinement); the seed program was answered before it ran
+    desk.serve([old, new], [], measure, batch_size=6)
     assert answered_while_measuring == [(True, False)]
-    outcome = llm.wait(threading.Event()).outcomes[0]
+    outcome = new.wait(threading.Event()).outcomes[0]
     assert (outcome.status, outcome.perf) == ("ok", bowl({"a": 7, "b": 7, "c": 7}))
+    assert outcome.speedup == bowl(start) / bowl({"a": 7, "b": 7, "c": 7})
+
+
+def test_answers_that_repeat_a_find_of_the_same_batch_are_not_credited_with_it() -> None:
+    measured, desk, credit = desk_setup()
+    measured.default = measured.measure([({"a": 0, "b": 0, "c": 0}, "default")], "default")[0]
+    best = {"a": 5, "b": 2, "c": 6}
+    answers = [Proposal({"candidates": [dict(best), {"a": 1, "b": 1, "c": 1}]}) for _ in range(3)]
+    desk.serve(answers, [], measured.measure, batch_size=6)
+    # three parallel answers brought the same best: one found it, two repeated it
+    assert (credit.improved, credit.stagnant) == (1, 2)
+    assert measured.record.counters.by_source == {"default": 1, "llm": 2}
+    assert [a.wait(threading.Event()).outcomes[0].status for a in answers] == ["ok", "ok", "ok"]
+
+
+def test_invalid_candidates_are_answered_with_their_reason_and_recorded() -> None:
+    measured, desk, credit = desk_setup()
+    measured.default = measured.measure([({"a": 0, "b": 0, "c": 0}, "default")], "default")[0]
+    bad = Proposal({"candidates": [{"a": 99}, {"zzz": 1}], "rejected": [[2, "not a literal"]]})
+    desk.serve([bad], [], measured.measure, batch_size=6)
+    outcomes = bad.wait(threading.Event()).outcomes
+    assert [o.status for o in outcomes] == ["invalid", "invalid"]
+    assert "must be one of" in outcomes[0].reason and "unknown field" in outcomes[1].reason
+    assert measured.record.counters.invalid == 3
+    assert credit.stagnant == 1
+
+
+def test_measurement_ok_means_finite_cost() -> None:
+    assert Measurement(1.0).ok and not Measurement(math.inf, "error").ok

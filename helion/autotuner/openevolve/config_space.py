@@ -19,8 +19,8 @@ import json
 import math
 import random
 
-from .driver import Measurement
 from .driver import SearchDriver
+from .measure import Measurement
 from .prompts import answer_rules
 from .record import RunRecord
 from .settings import driver_options
@@ -187,9 +187,7 @@ def tune_config_space(
         if best is None:
             raise RuntimeError("every evaluation of the objective failed; see the run record for the reasons")
         score = best.measurement.cost if minimize else -best.measurement.cost
-        summary = record.summary(
-            mode=driver.mode, fallback_reason=driver.fallback_reason, best_score=score, best_config=best.candidate
-        )
+        summary = record.summary(**driver.summary_fields(), best_score=score, best_config=best.candidate)
         log(
             f"tune_config_space ({driver.mode}): {summary['evaluations']} evaluations, best score {score:.6g} with {best.candidate}"
         )

@@ -1,96 +1,72 @@
-"""The search loop in the user's process, independent of Helion's kernel objects.
+"""The search loop in the user's process: ties measuring, proposals, refinement and the stop rule.
 
-Flow of :meth:`SearchDriver.run`:
+Flow of :meth:`SearchDriver.run` (the package docstring shows where each step lives):
 
-1. Start the evaluation server and the OpenEvolve process (:mod:`.launcher`); measure the
-   baseline (the default candidate) while it boots.
-2. Loop until the evaluation or wall-clock budget is spent:
-   a. read engine events (LLM errors, token counts); decide whether to fall back;
-   b. take every proposal OpenEvolve's workers have sent and validate their candidates;
-   c. measure the new candidates in one batch through the backend, filled up with local
-      refinement (see below), and reply to each proposal with per-candidate outcomes; with no
-      proposal waiting, the batch is refinement alone, so the device never idles while LLM
-      requests are in flight;
-   d. once refinement has converged, wait briefly for the LLM answers in flight (any that beats
-      the best restarts refinement from it), then stop; stop at once if no LLM answer has
-      arrived yet (a search shorter than one LLM answer does not wait for it), or if the next
-      answer is not due within the wait (estimated from the answers so far);
-   e. after a fallback, measure random candidates instead.
-
-Local refinement follows Helion's PatternSearch: a *path* starts at each of the
-``refine_starts`` best configs measured first (the default, the seeds). When a config becomes a
-path's incumbent, the path claims its neighbours that nothing has measured or claimed before
-(PatternSearch's ``visited`` set); each batch measures the claimed neighbours of every path;
-a path whose claimed neighbours are measured moves to the best of them if that is faster than
-its incumbent by at least ``refine_min_improvement`` (relative), and ends otherwise, when it
-claimed nothing new, or after ``refine_steps`` neighbourhoods. A config from outside refinement
-(an LLM proposal, typically) that becomes the best overall starts a path of its own.
+1. Start the evaluation server and the OpenEvolve process (:mod:`.launcher`). The server
+   answers OpenEvolve's evaluation of the seed program at once, so the first round of LLM
+   requests leaves while the search measures the default and seed configs (its first batch).
+2. Loop, each turn:
+   a. read the engine's events (:class:`.llm_events.LLMState`): LLM requests, answers, errors;
+      fall back when the LLM or OpenEvolve failed;
+   b. take the LLM's programs that arrived and measure their new candidates in one batch,
+      filled up with refinement neighbours (:mod:`.paths`) and, once the LLM has failed, random
+      draws in place of its proposals (:mod:`.proposals`); with no program waiting, the batch is
+      refinement (and draws) alone, so the device never idles while LLM requests are in flight;
+   c. with nothing to measure, ask the stop rule (:mod:`.stop_rule`): stop, or wait briefly for
+      the LLM answers in flight.
 3. Stop the engine and the server (always, also on errors and Ctrl-C).
 
 What is fatal and what is skipped: a candidate that fails validation is answered as
 ``invalid`` with its reason (the LLM reads it); a candidate that fails to compile or run is
-``failed`` and never chosen; OpenEvolve or the LLM failing (no key, unreachable endpoint,
-repeated transport errors, the process dying) switches to random search for the remaining
-budget and keeps every measurement, unless ``strict`` is set, in which case it raises
-:class:`OpenEvolveUnavailable`. The backend's own exceptions propagate.
+``failed`` and never chosen. The LLM or OpenEvolve failing (no key, unreachable endpoint,
+``max_llm_failures`` failed requests in a row, OpenEvolve dying) ends the LLM's part of the
+search: one warning line says why, the run record gets a ``fallback`` line, and the search goes
+on without the LLM, keeping everything measured: refinement paths continue, and random draws
+take the place of the LLM's proposals (random search for the rest of the budget when refinement
+is off). With ``strict`` set it raises :class:`OpenEvolveUnavailable` instead. The backend's own
+exceptions propagate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Hashable
-from collections.abc import Iterable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
-import heapq
 import importlib.util
 import math
 from pathlib import Path
 import random
 import shutil
-import statistics
 import tempfile
 import time
 from typing import Generic
-from typing import Protocol
 from typing import TypeVar
 
 from .launcher import EngineProcess
+from .llm_events import LLMState
+from .measure import Backend
+from .measure import Entry
+from .measure import Measured
+from .measure import Measurement
+from .paths import RefinementPaths
 from .program import render_program
-from .protocol import EvaluationServer
-from .protocol import Outcome
-from .protocol import Proposal
-from .protocol import Reply
+from .proposals import ProposalDesk
+from .proposals import first_reply
 from .record import RunRecord
 from .record import Source
+from .server import EvaluationServer
+from .server import Proposal
+from .stop_rule import AnswerCredit
+from .stop_rule import StopRule
+
+__all__ = ["Backend", "DriverOptions", "Entry", "Measurement", "OpenEvolveUnavailable", "SearchDriver"]
 
 C = TypeVar("C")
 
 
 class OpenEvolveUnavailable(RuntimeError):
-    """OpenEvolve or its LLM failed and ``strict`` forbids falling back to random search."""
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One candidate's result from the backend: ``cost`` is lower-is-better, inf on failure."""
-
-    cost: float
-    status: str = "ok"
-    reason: str = ""
-    compile_s: float | None = None
-
-
-class Backend(Protocol[C]):
-    """What the driver needs from the thing being tuned (a Helion kernel, a dict space...)."""
-
-    def key(self, candidate: C) -> Hashable: ...
-    def validate(self, raw: dict[str, object]) -> C: ...  # ValueError with a reason if invalid
-    def plain(self, candidate: C) -> dict[str, object]: ...
-    def measure(self, candidates: list[C], desc: str) -> list[Measurement]: ...
-    def random(self, rng: random.Random) -> C: ...
-    def neighbors(self, candidate: C, rng: random.Random) -> list[C]: ...
+    """OpenEvolve or its LLM failed and ``strict`` forbids going on without it."""
 
 
 @dataclass(frozen=True)
@@ -106,26 +82,19 @@ class DriverOptions:
     max_llm_failures: int
     strict: bool
     seed: int
+    refine_starts: int
+    refine_steps: int
+    refine_min_improvement: float
+    refine_prune_ratio: float
+    converge_wait_s: float  # the longest a converged search waits for LLM answers
     engine_job: dict[str, object] = field(default_factory=dict)
     system_message: str = ""
     title: str = "Candidate configs"
     objective_timeout_s: float = 900.0
     keep_output_dir: str | None = None
-    refine_starts: int = 3  # best configs whose neighbourhoods are refined (PatternSearch's copies)
-    refine_steps: int = 20  # neighbourhoods one refinement path measures at most (PatternSearch's max_generations)
-    refine_min_improvement: float = 0.001  # relative gain a move needs (PatternSearch's min_improvement_delta)
-    llm_in_flight: int = 3  # LLM answers awaited after local refinement converged
-    converge_wait_s: float = 120.0  # and at most this long
     #: True: costs are positive latencies and the LLM's score is default/cost (a speedup).
     #: False: the LLM's score is -cost (e.g. a maximised objective).
     ratio_scores: bool = True
-
-
-@dataclass
-class Entry(Generic[C]):
-    candidate: C
-    measurement: Measurement
-    source: Source
 
 
 class SearchDriver(Generic[C]):
@@ -145,49 +114,54 @@ class SearchDriver(Generic[C]):
         self.log = log
         self.warn = warn
         self.rng = random.Random(options.seed)
-        self.results: dict[Hashable, Entry[C]] = {}
-        self.default: Entry[C] | None = None
+        self.measured: Measured[C] = Measured(backend, record, options.max_evaluations)
+        self.llm = LLMState(record, options.max_llm_failures)
+        self.credit = AnswerCredit(options.refine_min_improvement)
+        self.desk: ProposalDesk[C] = ProposalDesk(self.measured, self.credit, ratio_scores=options.ratio_scores)
+        self.paths: RefinementPaths[C] = RefinementPaths(
+            starts=options.refine_starts,
+            steps=options.refine_steps,
+            min_improvement=options.refine_min_improvement,
+            prune_ratio=options.refine_prune_ratio,
+            rng=self.rng,
+        )
+        deadline = math.inf if options.max_seconds is None else time.perf_counter() + options.max_seconds
+        self.stop = StopRule(max_wait_s=options.converge_wait_s, deadline=deadline)
         self.fallback_reason: str | None = None
+        self.stop_reason: str | None = None
         self.engine: EngineProcess | None = None
         self.server: EvaluationServer | None = None
-        self._consecutive_llm_failures = 0
-        self._converged_since: float | None = None
-        # active refinement paths: (incumbent, neighbourhoods the path measured before this one)
-        self._paths: list[tuple[Hashable, int]] = []
-        # every config that was a path's incumbent -> the neighbours its path claimed to measure
-        self._claimed: dict[Hashable, list[C]] = {}
-        self._claimed_keys: set[Hashable] = set()  # every neighbour some path claimed
-        self._t0 = time.perf_counter()
-        self._proposals_at_convergence = 0
-        # When each LLM request began and when each answer came back, as far as the loop can tell
-        # (see _next_answer_due).
-        self._llm_starts: list[float] = []
-        self._llm_arrivals: list[float] = []
-        self._engine_finished = False
-        self._deadline = math.inf if options.max_seconds is None else time.perf_counter() + options.max_seconds
-
-    # -- budget ------------------------------------------------------------------------------
-    @property
-    def remaining(self) -> int:
-        return max(0, self.options.max_evaluations - self.record.counters.evaluations)
-
-    def out_of_budget(self) -> bool:
-        return self.remaining <= 0 or time.perf_counter() >= self._deadline
 
     @property
     def best(self) -> Entry[C] | None:
-        ok = [e for e in self.results.values() if math.isfinite(e.measurement.cost)]
-        return min(ok, key=lambda e: e.measurement.cost, default=None)
+        return self.measured.best
+
+    @property
+    def default(self) -> Entry[C] | None:
+        return self.measured.default
 
     @property
     def mode(self) -> str:
-        """``openevolve`` only once the LLM has answered at least once; never for a fallback run."""
+        """``openevolve`` once an LLM answer was used and the LLM never failed; ``fallback``
+        when it failed (answers used before that are counted in the summary); ``no_llm_answer``
+        when no answer arrived before the search ended."""
         if self.fallback_reason:
             return "fallback"
-        c = self.record.counters
-        return "openevolve" if c.llm_calls > c.llm_errors else "no LLM answer arrived (refinement and random only)"
+        return "openevolve" if self.record.counters.proposals > 0 else "no_llm_answer"
 
-    # -- entry point ---------------------------------------------------------------------------
+    def summary_fields(self) -> dict[str, object]:
+        """What the run record's summary says of the LLM and of why the search stopped."""
+        return {
+            "mode": self.mode,
+            "fallback_reason": self.fallback_reason,
+            "stop_reason": self.stop_reason,
+            "llm_answers_used": self.record.counters.proposals,
+            "llm_answers_improved": self.credit.improved,
+            "first_llm_request_s": self.llm.first_request_s,
+            "first_llm_answer_s": self.llm.first_answer_s,
+        }
+
+    # -- start and stop ------------------------------------------------------------------------
     def run(self, default: C, seeds: list[C] | None = None) -> None:
         """Search from ``default`` (the baseline of every speedup); ``seeds`` start the program."""
         workdir = Path(tempfile.mkdtemp(prefix="helion-openevolve-"))
@@ -196,35 +170,41 @@ class SearchDriver(Generic[C]):
         )
         try:
             self._start(workdir, program)
-            # The default and the seed program's configs are measured at once, while the engine
-            # boots: they are the starting points of refinement, as PatternSearch's seeds are.
-            first = [(default, "default"), *[(c, "seed") for _, c in program]]
-            self.default = self._measure(first, "default and seed configs")[0]  # type: ignore[arg-type]
-            if not math.isfinite(self.default.measurement.cost):
+            # The default and the seed program's configs are measured while the engine boots
+            # and its first LLM requests are in flight: they start the refinement paths.
+            first: list[tuple[C, Source]] = [(default, "default"), *[(c, "seed") for _, c in program]]
+            self.measured.default = self.measured.measure(first, "default and seed configs")[0]
+            if not self.measured.default.measurement.ok:
                 self.warn(
-                    f"the default config failed ({self.default.measurement.reason}); "
+                    f"the default config failed ({self.measured.default.measurement.reason}); "
                     "the LLM sees latencies but no speedups"
                 )
             self._loop()
-            self._check_engine()  # a dead engine is reported as such, also once the budget is spent
+            self._poll_llm()  # a failure at the very end is reported as such
         finally:
             self._stop(workdir)
 
     def _start(self, workdir: Path, program: list[tuple[dict[str, object], C]]) -> None:
         t0 = time.perf_counter()
         try:
-            reason = self._precheck()
-            if reason is None:
-                reason = self._launch(workdir, [plain for plain, _ in program])
+            reason = self._precheck() or self._launch(workdir, [plain for plain, _ in program])
             if reason is not None:
                 self._fall_back(reason)
         finally:
             self.record.time.startup_s += time.perf_counter() - t0
 
+    def _precheck(self) -> str | None:
+        if importlib.util.find_spec("openevolve") is None:
+            return "openevolve is not installed (pip install 'openevolve>=0.4,<0.5')"
+        job = self.options.engine_job.get("openevolve") or {}
+        if not job.get("api_key") and not job.get("yaml_path"):  # type: ignore[union-attr]
+            return "no API key: set OPENAI_API_KEY or HELION_OPENEVOLVE_API_KEY (any value for a local server)"
+        return None
+
     def _launch(self, workdir: Path, program: list[dict[str, object]]) -> str | None:
         """Start the server and the engine; the reason they could not start, or None."""
         try:
-            self.server = EvaluationServer(workdir)
+            self.server = EvaluationServer(workdir, first_reply(len(program), ratio=self.options.ratio_scores))
             job = {
                 **self.options.engine_job,
                 "address": self.server.address,
@@ -236,16 +216,8 @@ class SearchDriver(Generic[C]):
                 "output_dir": str(workdir),
             }
             self.engine = EngineProcess(job, workdir)
-        except OSError as e:  # socket or process creation failed: fall back, keep going
+        except OSError as e:  # socket or process creation failed: go on without the LLM
             return f"could not start the OpenEvolve process: {type(e).__name__}: {e}"
-        return None
-
-    def _precheck(self) -> str | None:
-        if importlib.util.find_spec("openevolve") is None:
-            return "openevolve is not installed (pip install 'openevolve>=0.4,<0.5')"
-        job = self.options.engine_job.get("openevolve") or {}
-        if not job.get("api_key") and not job.get("yaml_path"):  # type: ignore[union-attr]
-            return "no API key: set OPENAI_API_KEY or HELION_OPENEVOLVE_API_KEY (any value for a local server)"
         return None
 
     def _seed_program(self, seeds: list[dict[str, object]]) -> list[tuple[dict[str, object], C]]:
@@ -255,382 +227,90 @@ class SearchDriver(Generic[C]):
             if plain not in plains:
                 plains.append(plain)
         target = len(plains) + self.options.initial_random
-        for _ in range(self.options.initial_random * 3):
+        for candidate in self._draws(self.options.initial_random * 3):
             if len(plains) >= target:
                 break
-            try:
-                plain = self.backend.plain(self.backend.random(self.rng))
-            except (ValueError, RuntimeError):
-                continue
-            if plain not in plains:
+            if (plain := self.backend.plain(candidate)) not in plains:
                 plains.append(plain)
         program: list[tuple[dict[str, object], C]] = []
         for plain in plains:
             try:
-                candidate = self.backend.validate(plain)
+                program.append((plain, self.backend.validate(plain)))
             except ValueError:
                 continue
-            program.append((plain, candidate))
         return program
 
     def _stop(self, workdir: Path) -> None:
         if self.server is not None:
             for event in self.server.drain_events():
-                if event.get("event") == "iteration":
-                    self._on_event(event)
+                self.llm.on_event(event)  # the last token counts
             self.server.close()
         if self.engine is not None:
             self.engine.stop()
         if self.options.keep_output_dir:
             shutil.copytree(
-                workdir, self.options.keep_output_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sock")
+                workdir,
+                self.options.keep_output_dir,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("*.sock", "lib"),
             )
         shutil.rmtree(workdir, ignore_errors=True)
 
     # -- the loop ------------------------------------------------------------------------------
     def _loop(self) -> None:
-        while not self.out_of_budget():
-            self._check_engine()
-            llm_live = self.server is not None and not self.fallback_reason and not self._engine_finished
-            proposals = self.server.take(0.0, limit=64) if llm_live else []  # type: ignore[union-attr]
-            refining = not self.fallback_reason and self.options.refinement
-            batch = self._refinement_batch() if refining else []
+        while True:
+            self._poll_llm()
+            cap = self.stop.caps(now=time.perf_counter(), remaining_evaluations=self.measured.remaining)
+            if cap is not None:
+                return self._end(cap)
+            proposals = self.server.take(0.0, limit=64) if self._llm_live() and self.server else []
+            fill = self._fill()
             if proposals:
-                self._serve(proposals, batch)
-            elif batch:
-                self._converged_since = None
-                self._measure([(c, "refine") for c in batch], "refining around the best")
-            elif llm_live:
-                if refining and self._converged():
-                    return
+                self.desk.serve(proposals, fill, self._measure, self.options.refine_batch)
+            elif fill:
+                self._measure(fill, _describe(fill))
+            else:
+                decision, why = self.stop.decide(
+                    now=time.perf_counter(),
+                    elapsed=self.record.elapsed(),
+                    busy=not self.options.refinement and self._llm_live(),
+                    llm_live=self._llm_live(),
+                    stagnant_answers=self.credit.stagnant,
+                    next_answer_due=self.llm.next_answer_due(),
+                )
+                if decision == "stop":
+                    return self._end(why)
                 self._wait_for_llm()
-            elif self.fallback_reason:
-                self._measure([(c, "fallback") for c in self._random_batch()], "random search (fallback)")
-            elif refining:
-                self.log("OpenEvolve search converged: LLM calls spent and local refinement done")
-                return
-            else:
-                self._measure([(c, "random") for c in self._random_batch()], "random search (LLM calls spent)")
 
-    def _converged(self) -> bool:
-        """Every refinement path has ended (where PatternSearch would stop).
+    def _end(self, why: str) -> None:
+        self.stop_reason = why
+        self.record.write("stop", reason=why, llm_answers_used=self.record.counters.proposals)
+        self.log(f"OpenEvolve search stops: {why}")
 
-        Rather than idle, wait for the LLM answers already in flight (one round), for at most
-        a tenth of the time searched so far (and never over ``converge_wait_s``); any answer
-        that beats the best starts a new refinement path. There is no wait if no LLM answer
-        has arrived yet (the LLM is slower than the whole search so far), nor if the next
-        answer is not due before the wait would end: the device would idle for nothing.
-        """
-        now = time.perf_counter()
-        if self._converged_since is None:
-            self._converged_since = now
-            self._proposals_at_convergence = self.record.counters.proposals
-            if self.record.counters.proposals <= 1:  # the seed program only: no LLM answer yet
-                self.record.write("converged", answered_after=0, before_first_answer=True)
-                self.log(
-                    "OpenEvolve search converged before the first LLM answer arrived; stopping where "
-                    "PatternSearch would (an LLM slower than the whole search cannot change its result)"
-                )
-                return True
-            due, patience = self._next_answer_due() - now, self._patience()
-            if due > patience:
-                self.record.write("converged", answered_after=0, next_answer_due_s=round(due, 2))
-                self.log(
-                    f"OpenEvolve search converged; the next LLM answer is due in about {due:.0f}s, "
-                    f"after the {patience:.1f}s the search would wait for it, so it stops now"
-                )
-                return True
-            self.log("local refinement converged; waiting briefly for the LLM answers in flight")
-        answered = self.record.counters.proposals - self._proposals_at_convergence
-        if answered < self.options.llm_in_flight and now - self._converged_since < self._patience():
-            return False
-        self.record.write("converged", answered_after=answered)
-        self.log(f"OpenEvolve search converged: {answered} LLM answers after convergence found nothing new nearby")
-        return True
+    def _llm_live(self) -> bool:
+        return self.server is not None and self.fallback_reason is None and not self.llm.engine_finished
 
-    def _patience(self) -> float:
-        """How long a converged search waits for LLM answers: a tenth of the time searched until
-        it converged, at most ``converge_wait_s``."""
-        assert self._converged_since is not None
-        return min(self.options.converge_wait_s, 0.1 * (self._converged_since - self._t0))
-
-    def _next_answer_due(self) -> float:
-        """When the next LLM answer is expected (a ``perf_counter`` time); inf if none is known to
-        be in flight.
-
-        OpenEvolve's workers start a request as soon as their last one is answered: the seed
-        program's reply starts ``llm_in_flight`` of them, each later reply (or failed call) one
-        more. Answers are matched to requests first in, first out, and the median of the
-        answers' latencies so far dates the oldest request still unanswered.
-        """
-        n = len(self._llm_arrivals)
-        if n == 0 or len(self._llm_starts) <= n:
-            return math.inf
-        latency = statistics.median([a - s for a, s in zip(self._llm_arrivals, self._llm_starts, strict=False)])
-        return self._llm_starts[n] + latency
-
-    def _wait_for_llm(self) -> None:
-        assert self.server is not None
-        t0 = time.perf_counter()
-        proposals = self.server.take(min(0.5, max(0.0, self._deadline - t0)), limit=64)
-        self.record.time.llm_wait_s += time.perf_counter() - t0
-        if proposals:
-            self._serve(proposals, [])
-
-    def _check_engine(self) -> None:
-        if self.server is None or self.fallback_reason:
-            return
-        for event in self.server.drain_events():
-            self._on_event(event)
-        if self.engine is None or self.engine.alive() or self._engine_finished or self.fallback_reason:
-            return
-        time.sleep(0.2)  # the engine's last events may still be in flight
-        for event in self.server.drain_events():
-            self._on_event(event)
-        if not self._engine_finished and self.fallback_reason is None:
-            self._fall_back(self.engine.exit_reason())
-
-    def _on_event(self, event: dict[str, object]) -> None:
-        kind = event.get("event")
-        c = self.record.counters
-        if kind == "iteration":
-            c.llm_calls += not event.get("ok")  # successful calls are counted as proposals arrive
-            tokens = event.get("tokens") or {}
-            c.prompt_tokens += int(tokens.get("prompt", 0))  # type: ignore[union-attr]
-            c.completion_tokens += int(tokens.get("completion", 0))  # type: ignore[union-attr]
-            if event.get("llm_failed"):
-                c.llm_errors += 1
-                now = time.perf_counter()  # a failed call frees its worker for the next request
-                self._llm_arrivals.append(now)
-                self._llm_starts.append(now)
-                self._consecutive_llm_failures += 1
-                self.record.write("llm_error", error=event.get("error"))
-                if self._consecutive_llm_failures >= self.options.max_llm_failures:
-                    self._fall_back(
-                        f"the LLM failed {self._consecutive_llm_failures} times in a row (last: {event.get('error')})"
-                    )
-            else:
-                self._consecutive_llm_failures = 0
-        elif kind == "engine_error":
-            self._fall_back(f"OpenEvolve failed: {event.get('error')}")
-        elif kind == "engine_finished":
-            self._engine_finished = True
-            self.record.write("engine_finished", llm_calls=self.record.counters.llm_calls)
-            self.log(
-                f"OpenEvolve spent its {self.record.counters.llm_calls} LLM calls; refining locally for the rest of the budget"
-            )
-        elif kind == "started":
-            self.record.write("engine_started", torch_imported=event.get("torch_imported"))
-
-    def _fall_back(self, reason: str) -> None:
-        if self.fallback_reason is not None:
-            return
-        if self.options.strict:
-            raise OpenEvolveUnavailable(f"OpenEvolve search cannot continue: {reason}")
-        self.fallback_reason = reason
-        self.record.write("fallback", reason=reason)
-        if self.out_of_budget():
-            self.warn(f"OpenEvolve search: OpenEvolve stopped working as the budget ran out: {reason}")
+    def _fill(self) -> list[tuple[C, Source]]:
+        """Refinement neighbours, plus random draws where the LLM has failed (in place of its
+        proposals while paths are live; a whole batch when refinement is off)."""
+        want = min(self.options.refine_batch, self.measured.remaining)
+        refine = self.paths.batch(self.measured, want) if self.options.refinement else []
+        items: list[tuple[C, Source]] = [(c, "refine") for c in refine]
+        if self._llm_live():
+            return items
+        if self.options.refinement:
+            # in place of the LLM's proposals while paths live, or until some config works
+            live = refine or self.measured.best is None
+            draws = self.options.candidates_per_program if live and self.fallback_reason else 0
         else:
-            self.warn(
-                f"OpenEvolve search falls back to random search for the remaining {self.remaining} evaluations: {reason}"
-            )
-        if self.server is not None:
-            self.server.close()
-        if self.engine is not None:
-            self.engine.stop()
-
-    # -- serving proposals ---------------------------------------------------------------------
-    def _serve(self, proposals: list[Proposal], refinement: list[C]) -> None:
-        """Measure the proposals' new candidates, with ``refinement`` in the same batch, and reply.
-
-        A proposal with nothing new to measure (the seed program, whose configs were measured
-        first; an answer of duplicates) is answered before the batch runs, so its OpenEvolve
-        worker starts its next LLM request at once rather than a batch later.
-        """
-        seed_program = proposals[0] if self.record.counters.proposals == 0 else None
-        plans = [self._plan(p) for p in proposals]
-        new: dict[Hashable, C] = {}
-        for plan in plans:
-            for status, candidate, _ in plan:
-                if status == "new" and candidate is not None:
-                    new.setdefault(self.backend.key(candidate), candidate)
-        ready: list[tuple[Proposal, list[tuple[str, C | None, str]]]] = []
-        waiting: list[tuple[Proposal, list[tuple[str, C | None, str]]]] = []
-        for proposal, plan in zip(proposals, plans, strict=True):
-            (waiting if any(status == "new" for status, _, _ in plan) else ready).append((proposal, plan))
-        self._reply(ready, seed_program)
-        # the seed program's configs were measured first, so whatever is new here is the LLM's
-        items: list[tuple[C, Source]] = [(c, "llm") for c in new.values()]
-        room = max(0, self.options.refine_batch - len(items))
-        items += [(c, "refine") for c in refinement[:room]]
-        if items:
-            self._measure(
-                items,
-                f"{len(new)} proposed configs" + (f" + {min(room, len(refinement))} refining" if refinement else ""),
-            )
-        self._reply(waiting, seed_program)
-
-    def _reply(
-        self, answered: list[tuple[Proposal, list[tuple[str, C | None, str]]]], seed_program: Proposal | None
-    ) -> None:
-        best = self.best
-        best_plain = self.backend.plain(best.candidate) if best else None
-        now = time.perf_counter()
-        for proposal, plan in answered:
-            outcomes = [self._outcome(i, status, cand, reason) for i, (status, cand, reason) in enumerate(plan)]
-            proposal.reply(Reply(outcomes, best_plain, self._speedup(best), ratio=self.options.ratio_scores))
-            if proposal is seed_program:  # its reply lets OpenEvolve's workers start their requests
-                self._llm_starts += [now] * self.options.llm_in_flight
-            else:
-                self._llm_arrivals.append(proposal.received_at)
-                self._llm_starts.append(now)
-
-    def _plan(self, proposal: Proposal) -> list[tuple[str, C | None, str]]:
-        c = self.record.counters
-        c.llm_calls += c.proposals > 0  # every program after the seed program is an LLM answer
-        c.proposals += 1
-        plan: list[tuple[str, C | None, str]] = []
-        for raw in proposal.candidates:
-            try:
-                candidate = self.backend.validate(raw)
-            except ValueError as e:
-                self.record.evaluation(source="llm", config=raw, status="invalid", perf=None, reason=str(e))
-                plan.append(("invalid", None, str(e)))
-                continue
-            known = self.backend.key(candidate) in self.results
-            plan.append(("duplicate" if known else "new", candidate, ""))
-        for _, reason in proposal.rejected:
-            c.invalid += 1
-            self.record.write("evaluation", source="llm", status="invalid", reason=reason)
-        if proposal.program_error:
-            c.invalid += 1
-            self.record.write("evaluation", source="llm", status="invalid", reason=proposal.program_error)
-        return plan
-
-    def _outcome(self, index: int, status: str, candidate: C | None, reason: str) -> Outcome:
-        if candidate is None:
-            return Outcome(index, "invalid", reason)
-        entry = self.results.get(self.backend.key(candidate))
-        plain = self.backend.plain(candidate)
-        if entry is None:
-            return Outcome(index, "skipped", "the evaluation budget was spent", plain)
-        m = entry.measurement
-        if not math.isfinite(m.cost):
-            return Outcome(index, "failed", f"{m.status}: {m.reason}"[:400], plain)
-        return Outcome(index, "duplicate" if status == "duplicate" else "ok", "", plain, m.cost, self._speedup(entry))
-
-    def _speedup(self, entry: Entry[C] | None) -> float | None:
-        """The score OpenEvolve maximises: speedup over the default, or -cost."""
-        if entry is not None and not self.options.ratio_scores:
-            return -entry.measurement.cost if math.isfinite(entry.measurement.cost) else None
-        base = self.default.measurement.cost if self.default else math.nan
-        if (
-            entry is None
-            or not math.isfinite(base)
-            or not math.isfinite(entry.measurement.cost)
-            or entry.measurement.cost <= 0
-        ):
-            return None
-        return base / entry.measurement.cost
-
-    # -- measuring -----------------------------------------------------------------------------
-    def _measure(self, items: list[tuple[C, Source]], desc: str) -> list[Entry[C]]:
-        sources = {self.backend.key(c): src for c, src in reversed(items)}  # first source wins
-        new = self._unseen((c for c, _ in items), max(1, self.remaining))
-        fresh = [(c, sources[self.backend.key(c)]) for c in new]
-        t0 = time.perf_counter()
-        measurements = self.backend.measure([c for c, _ in fresh], desc) if fresh else []
-        self.record.time.measure_s += time.perf_counter() - t0
-        for (candidate, source), m in zip(fresh, measurements, strict=True):
-            self.results[self.backend.key(candidate)] = Entry(candidate, m, source)
-            self.record.time.compile_sum_s += m.compile_s or 0.0
-            self.record.evaluation(
-                source=source,
-                config=self.backend.plain(candidate),
-                status=m.status,
-                perf=m.cost,
-                reason=m.reason,
-                compile_s=m.compile_s,
-            )
-        return [self.results[self.backend.key(c)] for c, _ in items if self.backend.key(c) in self.results]
-
-    def _unseen(self, candidates: Iterable[C], limit: int) -> list[C]:
-        """Up to ``limit`` distinct candidates that have not been measured yet."""
-        out: list[C] = []
-        keys: set[Hashable] = set()
-        for candidate in candidates:
-            if len(out) >= limit:
-                break
-            key = self.backend.key(candidate)
-            if key not in self.results and key not in keys:
-                keys.add(key)
-                out.append(candidate)
-        return out
-
-    def _refinement_batch(self) -> list[C]:
-        """Unmeasured claimed neighbours of the refinement paths' incumbents, best incumbent first.
-
-        Empty once every path has ended: local refinement has converged.
-        """
-        self._update_paths()
-        want = min(self.options.refine_batch, self.remaining)
-        ranked = sorted((k for k, _ in self._paths), key=lambda k: self.results[k].measurement.cost)
-        return self._unseen((n for k in ranked for n in self._claimed[k]), want)
-
-    def _update_paths(self) -> None:
-        """Start paths (at first from the best configs, then from a new best found outside
-        refinement: an LLM proposal); move each path to its best claimed neighbour or end it."""
-        ok = [e for e in self.results.values() if math.isfinite(e.measurement.cost)]
-        if not ok:
-            return
-        if not self._claimed:  # the first call: PatternSearch's starting points
-            for entry in heapq.nsmallest(self.options.refine_starts, ok, key=lambda e: e.measurement.cost):
-                self._start_path(self.backend.key(entry.candidate))
-        best = min(ok, key=lambda e: e.measurement.cost)
-        if best.source != "refine":  # refinement's own finds are its paths' moves
-            self._start_path(self.backend.key(best.candidate))
-        paths: list[tuple[Hashable, int]] = []
-        for key, done in self._paths:
-            claimed = [self.backend.key(n) for n in self._claimed[key]]
-            if any(k not in self.results for k in claimed):
-                paths.append((key, done))  # still being measured
-                continue
-            finite = [self.results[k] for k in claimed if math.isfinite(self.results[k].measurement.cost)]
-            step = min(finite, key=lambda e: e.measurement.cost, default=None)
-            if step is None or not self._improves(step, self.results[key]) or done + 1 >= self.options.refine_steps:
-                continue  # a local optimum (up to the noise floor), or the path's steps are spent: it ends
-            step_key = self.backend.key(step.candidate)
-            if step_key not in self._claimed:  # move to the best neighbour
-                self._explore(step_key)
-                paths.append((step_key, done + 1))
-        self._paths = paths
-
-    def _improves(self, step: Entry[C], current: Entry[C]) -> bool:
-        """``step`` is faster than ``current`` by at least ``refine_min_improvement`` (relative),
-        as PatternSearch's ``min_improvement_delta``: a move on a gain within timing noise would
-        only spend configs."""
-        new, old = step.measurement.cost, current.measurement.cost
-        if new >= old:
-            return False
-        return old == 0 or abs(new / old - 1.0) >= self.options.refine_min_improvement
-
-    def _start_path(self, key: Hashable) -> None:
-        if key not in self._claimed:
-            self._explore(key)
-            self._paths.append((key, 0))
-
-    def _explore(self, key: Hashable) -> None:
-        """Make ``key`` a path's incumbent: its path claims the neighbours that no path claimed
-        and nothing measured before, as PatternSearch's paths share one ``visited`` set (so two
-        paths that meet do not walk the same ground twice)."""
-        claimed: list[C] = []
-        for neighbor in self.backend.neighbors(self.results[key].candidate, self.rng):
-            k = self.backend.key(neighbor)
-            if k not in self.results and k not in self._claimed_keys:
-                self._claimed_keys.add(k)
-                claimed.append(neighbor)
-        self._claimed[key] = claimed
+            draws = want
+        source: Source = "fallback" if self.fallback_reason else "random"
+        fresh = self.measured.unseen(self._draws(draws * 20), want)
+        taken = {self.backend.key(c) for c in refine}
+        items += [(c, source) for c in fresh if self.backend.key(c) not in taken][
+            : max(0, min(draws, want - len(items)))
+        ]
+        return items
 
     def _draws(self, n: int) -> Iterator[C]:
         """Up to ``n`` random candidates; a draw the backend cannot build is skipped."""
@@ -640,9 +320,66 @@ class SearchDriver(Generic[C]):
             except (ValueError, RuntimeError):
                 continue
 
-    def _random_batch(self) -> list[C]:
-        want = min(self.options.refine_batch, self.remaining)
-        batch = self._unseen(self._draws(want * 20), want)
-        if not batch:
-            self._deadline = 0.0  # the space is exhausted: nothing new to measure
-        return batch
+    def _wait_for_llm(self) -> None:
+        if self.server is None:
+            return
+        t0 = time.perf_counter()
+        proposals = self.server.take(min(0.5, max(0.0, self.stop.deadline - t0)), limit=64)
+        self.record.time.llm_wait_s += time.perf_counter() - t0
+        if proposals:
+            self._serve(proposals)
+
+    def _serve(self, proposals: list[Proposal]) -> None:
+        self.desk.serve(proposals, self._fill(), self._measure, self.options.refine_batch)
+
+    def _measure(self, items: list[tuple[C, Source]], desc: str) -> list[Entry[C]]:
+        self.stop.measured()  # the search is not idle: the convergence clock restarts
+        return self.measured.measure(items, desc)
+
+    # -- the LLM's health ----------------------------------------------------------------------
+    def _poll_llm(self) -> None:
+        """Read the engine's events; fall back once the LLM or OpenEvolve has failed."""
+        if self.server is None or self.fallback_reason:
+            return
+        for event in self.server.drain_events():
+            self.llm.on_event(event)
+        if self.engine is not None and not self.engine.alive() and not self.llm.engine_finished:
+            time.sleep(0.2)  # the engine's last events may still be in flight
+            for event in self.server.drain_events():
+                self.llm.on_event(event)
+            self.llm.engine_ended(self.engine.exit_reason())
+        if self.llm.failure is not None:
+            self._fall_back(self.llm.failure)
+
+    def _fall_back(self, reason: str) -> None:
+        if self.fallback_reason is not None:
+            return
+        if self.options.strict:
+            raise OpenEvolveUnavailable(f"OpenEvolve search cannot continue: {reason}")
+        self.fallback_reason = reason
+        c = self.record.counters
+        self.record.write(
+            "fallback",
+            reason=reason,
+            llm_calls=c.llm_calls,
+            llm_errors=c.llm_errors,
+            llm_answers_used=c.proposals,
+            evaluations=c.evaluations,
+        )
+        how = "refinement with random draws" if self.options.refinement else "random search"
+        self.warn(
+            f"OpenEvolve search goes on without the LLM ({how}, keeping the {c.evaluations} configs "
+            f"measured and {c.proposals} LLM answers used): {reason}"
+        )
+        if self.server is not None:
+            self.server.close()
+        if self.engine is not None:
+            self.engine.stop()
+
+
+def _describe(items: list[tuple[object, Source]]) -> str:
+    counts: dict[str, int] = {}
+    for _, source in items:
+        counts[source] = counts.get(source, 0) + 1
+    names = {"refine": "refining", "fallback": "random (no LLM)", "random": "random"}
+    return " + ".join(f"{n} {names.get(s, s)}" for s, n in counts.items())

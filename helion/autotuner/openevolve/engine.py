@@ -1,14 +1,17 @@
 """The OpenEvolve process: runs OpenEvolve's controller over the candidate-block program.
 
-Started by :mod:`.launcher` as ``python -c BOOTSTRAP <package dir>`` in a new session, so it
-never re-runs the user's script, and it loads this package under the private alias
-:data:`ALIAS` by file path, so neither ``helion`` nor ``torch`` is imported here or in
-OpenEvolve's spawned workers. It reads one JSON job from standard input (the API key travels
-there, never in argv or the environment), writes the seed program and an evaluator file into
-its private output folder, and runs ``OpenEvolve.run``. Process-wide changes OpenEvolve makes
-(root logger, signal handlers, RNG seeds) stay in this process. Iteration outcomes are read
-from OpenEvolve's own log records and streamed to the user's process as events; when the
-user's process goes away (standard input closes), this process kills its whole group.
+Started by :mod:`.launcher` as ``python -c BOOTSTRAP`` in a new session, so it never re-runs
+the user's script, and it imports this package under the private name :data:`PACKAGE`, so
+neither ``helion`` nor ``torch`` is imported here or in OpenEvolve's spawned workers. It reads
+one JSON job from standard input (the API key travels there, never in argv or the environment),
+writes the seed program and an evaluator file into its private output folder, and runs
+``OpenEvolve.run``. Process-wide changes OpenEvolve makes (root logger, signal handlers, RNG
+seeds) stay in this process.
+
+Events to the user's process: ``started``, ``engine_error`` and ``engine_finished`` from here;
+each LLM request's ``llm_request``/``llm_answer``/``llm_error`` from the workers' LLM clients
+(:mod:`.llm_channel`, installed through OpenEvolve's ``init_client`` hook). When the user's
+process goes away (standard input closes), this process kills its whole group.
 """
 
 from __future__ import annotations
@@ -16,81 +19,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
-from multiprocessing.connection import Client
-from multiprocessing.connection import Connection
 import os
 from pathlib import Path
-import re
 import signal
 import sys
 import threading
 from typing import Any
 
-ALIAS = "_helion_openevolve"
+from .llm_channel import ChannelClientFactory
+from .llm_channel import EventSender
 
-#: Python source that loads this package as ``ALIAS`` from the folder ``_d`` (no helion import).
-_LOAD_ALIAS = f"""import importlib.util, os, sys
-if {ALIAS!r} not in sys.modules:
-    _s = importlib.util.spec_from_file_location({ALIAS!r}, os.path.join(_d, "__init__.py"), submodule_search_locations=[_d])
-    _m = importlib.util.module_from_spec(_s); sys.modules[{ALIAS!r}] = _m; _s.loader.exec_module(_m)
-"""
+PACKAGE = "_helion_openevolve"
 
-#: ``python -c BOOTSTRAP <package dir>``: load the package and run the engine.
+#: ``python -c BOOTSTRAP``: run the engine. The launcher puts a folder on ``PYTHONPATH`` in which
+#: :data:`PACKAGE` is this package (a link), so the engine and OpenEvolve's spawned workers import
+#: it under that name, and never as ``helion.autotuner.openevolve`` (which would import helion).
 BOOTSTRAP = f"""import sys
-_d = sys.argv[1]
-{_LOAD_ALIAS}from {ALIAS}.engine import main
+from {PACKAGE}.engine import main
 sys.exit(main())
 """
 
 #: OpenEvolve's evaluator file (loaded by path in every worker): builds the objective.
 _EVALUATOR_TEMPLATE = """# Written by the Helion OpenEvolve search: OpenEvolve's evaluator entry point.
-_d = {package_dir!r}
-{load_alias}from {alias}.protocol import ObjectiveFactory
+from {package}.server import ObjectiveFactory
 evaluate = ObjectiveFactory({address!r}, {authkey_hex!r}, {timeout_s!r}, {max_candidates!r})()
 """
-
-_ITERATION = re.compile(
-    r"^Iteration (\d+)(?P<error> error: )?(?P<rest>.*?)(?: \| tokens: (\d+) \(prompt: (\d+), completion: (\d+)\))?$",
-    re.S,
-)
-
-
-class _ForwardIterations(logging.Handler):
-    """Turns OpenEvolve's per-iteration log records into events for the user's process."""
-
-    def __init__(self, conn: Connection) -> None:
-        super().__init__(level=logging.INFO)
-        self._conn = conn
-        self._lock = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        match = _ITERATION.match(record.getMessage())
-        if match is None or not (match["error"] or "completed in" in match["rest"]):
-            return
-        event: dict[str, object] = {
-            "event": "iteration",
-            "iteration": int(match[1]),
-            "ok": match["error"] is None,
-            "error": _error_text(match["rest"]) if match["error"] else None,
-            "llm_failed": bool(match["error"]) and "LLM generation failed" in match["rest"],
-        }
-        if match[4] is not None:
-            event["tokens"] = {"total": int(match[4]), "prompt": int(match[5]), "completion": int(match[6])}
-        send_event(self._conn, event, self._lock)
-
-
-def _error_text(text: str) -> str:
-    """OpenEvolve's error text; a timeout arrives with an empty message, so name it."""
-    text = text.strip()
-    if text.endswith(":"):
-        text += " no message (a timeout or a dropped connection)"
-    return text[:500]
-
-
-def send_event(conn: Connection, event: dict[str, object], lock: threading.Lock | None = None) -> None:
-    with lock or contextlib.nullcontext(), contextlib.suppress(OSError, ValueError):
-        conn.send(event)
 
 
 def _die_with_parent() -> None:
@@ -124,6 +77,8 @@ def build_config(job: dict[str, Any]) -> Any:
     config.llm.update_model_params({k: v for k, v in llm_params.items() if v is not None}, overwrite=True)
     config.llm.update_model_params({"api_base": "https://api.openai.com/v1"})
     config.llm.update_model_params({"api_key": oe.get("api_key")}, overwrite=oe.get("api_key") is not None)
+    for model in config.llm.models:  # every request is reported to the user's process
+        model.init_client = ChannelClientFactory(job["address"], job["authkey_hex"], model.init_client)
     config.llm.evaluator_models = list(config.llm.models)
     config.language = "python"
     config.diff_based_evolution = bool(oe.get("diff_based", False))
@@ -154,9 +109,7 @@ def _write_inputs(job: dict[str, Any], out: Path) -> tuple[Path, Path]:
     evaluator = out / "evaluator.py"
     evaluator.write_text(
         _EVALUATOR_TEMPLATE.format(
-            load_alias=_LOAD_ALIAS,
-            alias=ALIAS,
-            package_dir=str(Path(__file__).resolve().parent),
+            package=PACKAGE,
             address=job["address"],
             authkey_hex=job["authkey_hex"],
             timeout_s=float(job["objective_timeout_s"]),
@@ -171,19 +124,17 @@ def main() -> int:
     job = json.loads(sys.stdin.readline())
     threading.Thread(target=_die_with_parent, name="watch-parent", daemon=True).start()
     out = Path(job["output_dir"])
-    conn = Client(job["address"], family="AF_UNIX", authkey=bytes.fromhex(job["authkey_hex"]))
-    conn.send({"kind": "events"})
+    events = EventSender(job["address"], job["authkey_hex"])
     try:
         from openevolve.controller import OpenEvolve
 
         config = build_config(job)
         program, evaluator = _write_inputs(job, out)
-        logging.getLogger("openevolve.process_parallel").addHandler(_ForwardIterations(conn))
         controller = OpenEvolve(str(program), str(evaluator), config, output_dir=str(out / "openevolve"))
-        send_event(conn, {"event": "started", "torch_imported": "torch" in sys.modules, "pid": os.getpid()})
+        events.send({"event": "started", "torch_imported": "torch" in sys.modules, "pid": os.getpid()})
         asyncio.run(controller.run(iterations=int(job["iterations"])))
     except BaseException as e:  # reported to the user's process, which falls back
-        send_event(conn, {"event": "engine_error", "error": f"{type(e).__name__}: {e}"[:2000]})
+        events.send({"event": "engine_error", "error": f"{type(e).__name__}: {e}"[:2000]})
         raise
-    send_event(conn, {"event": "engine_finished"})
+    events.send({"event": "engine_finished"})
     return 0

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from typing import IO
 from typing import Any
 
 from .engine import BOOTSTRAP
+from .engine import PACKAGE
 
 #: Environment variables the engine may inherit; everything else (keys, tokens) stays behind.
 _ENV_ALLOWLIST = (
@@ -31,13 +33,29 @@ _ENV_ALLOWLIST = (
 )  # fmt: skip
 
 
-def engine_environment(tmpdir: Path) -> dict[str, str]:
-    """The engine's environment: the allowed variables, no GPU, and ``tmpdir`` as its TMPDIR.
+def engine_import_path(workdir: Path) -> Path:
+    """A folder in which :data:`.engine.PACKAGE` is this package: a link to it, or a copy where
+    links cannot be made. On the engine's ``PYTHONPATH`` it lets the engine and OpenEvolve's
+    spawned workers import this package (and unpickle what it defines) without helion."""
+    path = workdir / "lib"
+    path.mkdir(exist_ok=True)
+    package = Path(__file__).resolve().parent
+    try:
+        (path / PACKAGE).symlink_to(package, target_is_directory=True)
+    except OSError:
+        shutil.copytree(package, path / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    return path
+
+
+def engine_environment(tmpdir: Path, import_path: Path) -> dict[str, str]:
+    """The engine's environment: the allowed variables, no GPU, ``import_path`` first on its
+    ``PYTHONPATH`` and ``tmpdir`` as its TMPDIR.
 
     OpenEvolve writes each program it evaluates to a temporary file, which stays behind when
     the engine is killed mid-evaluation; in the run's private folder it goes with the folder.
     """
     env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOWLIST}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(import_path), env.get("PYTHONPATH")]))
     env["TMPDIR"] = str(tmpdir)
     env["PYTHONUNBUFFERED"] = "1"
     env["CUDA_VISIBLE_DEVICES"] = ""  # belt and braces: nothing there may touch the GPU
@@ -54,11 +72,11 @@ class EngineProcess:
         tmpdir.mkdir(exist_ok=True)
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", BOOTSTRAP, str(Path(__file__).resolve().parent)],
+                [sys.executable, "-c", BOOTSTRAP],
                 stdin=subprocess.PIPE,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
-                env=engine_environment(tmpdir),
+                env=engine_environment(tmpdir, engine_import_path(workdir)),
                 cwd=workdir,
                 start_new_session=True,
             )

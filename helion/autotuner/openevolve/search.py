@@ -28,8 +28,8 @@ from helion.autotuner.effort_profile import PATTERN_SEARCH_DEFAULTS
 from helion import exc
 
 from .driver import DriverOptions
-from .driver import Measurement
 from .driver import SearchDriver
+from .measure import Measurement
 from .prompts import system_message
 from .record import RunRecord
 from .settings import OpenEvolveSettings
@@ -210,8 +210,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
         best = min((m.perf for m in self.population if m.config == config), default=self.best.perf)
         self.fallback_reason = driver.fallback_reason
         self.summary = record.summary(
-            mode=driver.mode,
-            fallback_reason=driver.fallback_reason,
+            **driver.summary_fields(),
             default_perf=default,
             best_perf=best,
             speedup=default / best if math.isfinite(default) and best > 0 else None,
@@ -219,7 +218,8 @@ class OpenEvolveSearch(PopulationBasedSearch):
         )
         x = self.summary
         self.log(
-            f"OpenEvolveSearch ({x['mode']}): {x['evaluations']} evaluations, {x['llm_calls']} LLM calls, "
+            f"OpenEvolveSearch ({x['mode']}): {x['evaluations']} evaluations, {x['llm_calls']} LLM calls "
+            f"({x['llm_errors']} failed, {x['llm_answers_used']} answers used), "
             f"best {self.format_performance(best)} vs default {self.format_performance(default)} "
             f"({x['speedup'] or 0:.2f}x); wall {x['wall_s']:.1f}s = measure {x['measure_s']:.1f}s "
             f"+ LLM wait {x['llm_wait_s']:.1f}s + startup {x['startup_s']:.1f}s + finalize {x['finalize_s']:.1f}s "

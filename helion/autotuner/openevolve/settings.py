@@ -44,6 +44,7 @@ class OpenEvolveSettings:
     refine_starts: int = 3  # refinement paths started from the best first configs (PatternSearch's ``copies``)
     refine_steps: int = 20  # neighbourhoods one path measures at most (PatternSearch's ``max_generations``)
     refine_min_improvement: float = 0.001  # a path moves only for this relative gain (PatternSearch's)
+    refine_prune_ratio: float = 1.25  # a path this many times slower than the best config ends
     refine_batch: int = 48  # configs per refinement batch (one parallel precompile)
     max_llm_failures: int = 3  # consecutive LLM transport failures before falling back
     llm_timeout_s: int = 120
@@ -139,6 +140,8 @@ def _check(s: OpenEvolveSettings) -> None:
         raise ValueError(
             f"OpenEvolve search setting refine_min_improvement must be in [0, 1), got {s.refine_min_improvement}"
         )
+    if s.refine_prune_ratio < 1.0:
+        raise ValueError(f"OpenEvolve search setting refine_prune_ratio must be >= 1, got {s.refine_prune_ratio}")
     if s.max_seconds is not None and s.max_seconds <= 0:
         raise ValueError(f"OpenEvolve search setting max_seconds must be > 0, got {s.max_seconds}")
     if s.config_path is not None and not os.path.isfile(s.config_path):
@@ -190,6 +193,7 @@ def driver_options(
         refine_starts=s.refine_starts,
         refine_steps=s.refine_steps,
         refine_min_improvement=s.refine_min_improvement,
+        refine_prune_ratio=s.refine_prune_ratio,
         max_llm_failures=s.max_llm_failures,
         strict=s.strict,
         seed=seed,
@@ -198,6 +202,5 @@ def driver_options(
         title=title,
         keep_output_dir=s.output_dir,
         ratio_scores=ratio_scores,
-        llm_in_flight=s.parallel_llm_calls,
         converge_wait_s=float(s.llm_timeout_s),
     )

@@ -1,22 +1,23 @@
-"""What crosses the process boundary between the user's process and OpenEvolve's.
+"""The socket between the user's process and OpenEvolve's: proposals in, replies and events.
 
 The user's process runs an :class:`EvaluationServer` (a ``multiprocessing.connection``
 listener on a private Unix socket with a random auth key). OpenEvolve's processes reach it
 through an objective built by :class:`ObjectiveFactory`, a picklable object that holds only the
 socket address, the key and a timeout. Messages are plain data (dicts of strings, numbers and
-lists): the objective parses the evolved program (``program.parse_program``), sends the
-candidate dicts, and gets back one :class:`Outcome` per candidate, which it turns into
-OpenEvolve metrics and feedback text (:func:`score_outcomes`). The engine also streams
-:data:`events <EvaluationServer.drain_events>` (LLM errors, token counts) over a long-lived
-connection. Nothing of Helion or torch is imported here.
+lists): the objective parses the evolved program (:func:`.program.parse_program`), sends the
+candidate dicts, and waits for a :class:`.feedback.Reply`, which it scores
+(:func:`.feedback.score_outcomes`). The first program, OpenEvolve's evaluation of the seed
+program, is answered at once with the ``first_reply`` the server was given, so OpenEvolve's
+first LLM requests leave while the search measures the seed configs. Event connections
+(``{"kind": "events"}``: the engine's and each worker's :mod:`.llm_channel`) stream events,
+stamped with the time they arrived (:meth:`EvaluationServer.drain_events`). Nothing of Helion or
+torch is imported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict
 from dataclasses import dataclass
-import json
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client
 from multiprocessing.connection import Connection
@@ -30,57 +31,14 @@ import socket
 import tempfile
 import threading
 import time
-from typing import Literal
 
+from .feedback import Reply
+from .feedback import score_outcomes
 from .program import ProgramError
 from .program import parse_program
 
 #: Linux limits a Unix socket path to 107 bytes.
 _MAX_SOCKET_PATH = 100
-
-#: combined_score of a program with no measured candidate when scores are raw objective values.
-NO_SCORE = -1e30
-
-OutcomeStatus = Literal["ok", "invalid", "failed", "duplicate", "skipped"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one candidate of an evolved program (plain data)."""
-
-    index: int
-    status: OutcomeStatus
-    reason: str = ""
-    config: dict[str, object] | None = None
-    perf: float | None = None
-    speedup: float | None = None
-
-
-@dataclass(frozen=True)
-class Reply:
-    """The server's answer to one evaluation request."""
-
-    outcomes: list[Outcome]
-    best_config: dict[str, object] | None = None
-    best_speedup: float | None = None
-    finished: bool = False
-    #: True: scores are speedups over the default config; False: raw objective scores.
-    ratio: bool = True
-
-    def to_wire(self) -> dict[str, object]:
-        return asdict(self)
-
-    @staticmethod
-    def from_wire(data: dict[str, object]) -> Reply:
-        raw = data.get("outcomes") or []
-        assert isinstance(raw, list)
-        return Reply(
-            outcomes=[Outcome(**o) for o in raw],
-            best_config=data.get("best_config"),  # type: ignore[arg-type]
-            best_speedup=data.get("best_speedup"),  # type: ignore[arg-type]
-            finished=bool(data.get("finished")),
-            ratio=bool(data.get("ratio", True)),
-        )
 
 
 class Proposal:
@@ -113,7 +71,9 @@ class Proposal:
 class EvaluationServer:
     """Listener in the user's process; hands proposals to the search loop and replies."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], first_reply: Reply | None = None) -> None:
+        self._first_reply = first_reply
+        self._first_lock = threading.Lock()
         self.authkey = secrets.token_bytes(32)
         self._own_dir: str | None = None
         self.address = str(Path(directory) / "evaluate.sock")
@@ -141,11 +101,13 @@ class EvaluationServer:
                 if self._stop.is_set():
                     return
                 continue
-            thread = threading.Thread(target=self._serve, args=(conn,), name="openevolve-eval-conn", daemon=True)
+            thread = threading.Thread(
+                target=self._handle_connection, args=(conn,), name="openevolve-eval-conn", daemon=True
+            )
             self._threads.append(thread)
             thread.start()
 
-    def _serve(self, conn: Connection) -> None:
+    def _handle_connection(self, conn: Connection) -> None:
         with contextlib.closing(conn):
             try:
                 message = conn.recv()
@@ -156,11 +118,18 @@ class EvaluationServer:
             if message.get("kind") == "events":
                 self._pump_events(conn)
             elif message.get("kind") == "evaluate":
-                proposal = Proposal(message)
-                self._proposals.put(proposal)
-                reply = proposal.wait(self._stop)
+                reply = self._take_first_reply()
+                if reply is None:
+                    proposal = Proposal(message)
+                    self._proposals.put(proposal)
+                    reply = proposal.wait(self._stop)
                 with contextlib.suppress(OSError, EOFError):
                     conn.send(reply.to_wire())
+
+    def _take_first_reply(self) -> Reply | None:
+        with self._first_lock:
+            reply, self._first_reply = self._first_reply, None
+            return reply
 
     def _pump_events(self, conn: Connection) -> None:
         while not self._stop.is_set():
@@ -168,11 +137,10 @@ class EvaluationServer:
                 if not conn.poll(0.2):
                     continue
                 event = conn.recv()
-            except (EOFError, OSError):
-                self._events.put({"event": "engine_disconnected"})
+            except (EOFError, OSError):  # the sender ended
                 return
             if isinstance(event, dict):
-                self._events.put(event)
+                self._events.put({**event, "received_at": time.perf_counter()})
 
     def take(self, timeout_s: float, limit: int) -> list[Proposal]:
         """Proposals that arrived, waiting up to ``timeout_s`` for the first one."""
@@ -272,43 +240,3 @@ class Objective:
             if not conn.poll(self.factory.timeout_s):
                 raise TimeoutError("no reply from the search")
             return Reply.from_wire(conn.recv())
-
-
-def score_outcomes(message: dict[str, object], reply: Reply) -> tuple[dict[str, float], dict[str, str]]:
-    """OpenEvolve metrics (``combined_score`` = best speedup vs the default) and feedback text."""
-    speedups = [o.speedup for o in reply.outcomes if o.status in ("ok", "duplicate") and o.speedup is not None]
-    n = max(1, len(reply.outcomes) + len(message.get("rejected") or []))  # type: ignore[arg-type]
-    valid = sum(o.status in ("ok", "duplicate", "failed") for o in reply.outcomes)
-    metrics = {
-        # A program with nothing measured ranks below every measured one (raw scores can be < 0).
-        "combined_score": max(speedups) if speedups else (0.0 if reply.ratio else NO_SCORE),
-        "valid_fraction": valid / n,
-        "measured": float(sum(o.status == "ok" for o in reply.outcomes)),
-    }
-    return metrics, {"feedback": feedback_text(message, reply)}
-
-
-def feedback_text(message: dict[str, object], reply: Reply) -> str:
-    """Per-candidate results the LLM reads in its next prompt."""
-    lines: list[str] = []
-    if error := message.get("program_error"):
-        lines.append(f"The program was rejected: {error}")
-    for index, reason in message.get("rejected") or []:  # type: ignore[union-attr]
-        lines.append(f"candidate #{index}: rejected: {reason}")
-    for o in reply.outcomes:
-        if o.status in ("ok", "duplicate") and o.perf is not None:
-            speed = "" if o.speedup is None else f" ({_score_text(o.speedup, reply.ratio)})"
-            again = " [measured before]" if o.status == "duplicate" else ""
-            lines.append(f"candidate #{o.index}: {o.perf:.5g}{speed}{again}")
-        else:
-            lines.append(f"candidate #{o.index}: {o.status}: {o.reason}")
-    if reply.best_config is not None:
-        lines.append(f"Best so far ({_score_text(reply.best_speedup or 0.0, reply.ratio)}):")
-        lines.append("BEST_CONFIG_JSON: " + json.dumps(reply.best_config, sort_keys=True, default=str))
-    if reply.finished:
-        lines.append("The search has finished; this program was not measured.")
-    return "\n".join(lines)
-
-
-def _score_text(score: float, ratio: bool) -> str:
-    return f"{score:.3f}x the default config" if ratio else f"score {score:.4g}, higher is better"

@@ -1,0 +1,111 @@
+"""What the user's process knows of the LLM: built from the engine's events only.
+
+Events arrive from the OpenEvolve process (``started``, ``engine_error``, ``engine_finished``)
+and from the LLM clients in its workers (``llm_request``, ``llm_answer``, ``llm_error``; see
+:mod:`.llm_channel`), each stamped with the time the user's process received it.
+:class:`LLMState` turns them into the run record's counters (LLM calls, failures, tokens),
+the times the loop needs (requests in flight, when the next answer is due), and the one
+verdict that ends the LLM's part of a search: :attr:`LLMState.failure`, set when the LLM failed
+``max_failures`` times in a row or when OpenEvolve itself failed. Nothing here reads
+OpenEvolve's log text.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from .record import RunRecord
+
+
+class LLMState:
+    """Counters, timings and the failure verdict of the LLM, from engine events."""
+
+    def __init__(self, record: RunRecord, max_failures: int) -> None:
+        self.record = record
+        self.max_failures = max_failures
+        self.in_flight: dict[str, float] = {}  # request -> when it left
+        self.latencies: list[float] = []
+        self.consecutive_failures = 0
+        self.last_error: str | None = None
+        self.failure: str | None = None  # why the LLM's part of the search ended, if it failed
+        self.engine_finished = False
+        #: seconds from the search's start to its first LLM request and first answer
+        self.first_request_s: float | None = None
+        self.first_answer_s: float | None = None
+
+    @property
+    def answers(self) -> int:
+        return self.record.counters.llm_calls - self.record.counters.llm_errors
+
+    def on_event(self, event: dict[str, object]) -> None:
+        kind = event.get("event")
+        now = float(event.get("received_at") or 0.0)  # type: ignore[arg-type]
+        request = str(event.get("request"))
+        if kind == "llm_request":
+            self.in_flight[request] = now
+            if self.first_request_s is None:
+                self.first_request_s = round(now - self.record.start, 3)
+        elif kind == "llm_answer":
+            self._on_answer(request, event)
+        elif kind == "llm_error":
+            self._on_error(request, event)
+        elif kind == "engine_error":
+            self._on_engine_error(str(event.get("error")))
+        elif kind == "engine_finished":
+            self.engine_finished = True
+            self.record.write("engine_finished", llm_calls=self.record.counters.llm_calls)
+        elif kind == "started":
+            self.record.write("engine_started", torch_imported=event.get("torch_imported"))
+
+    def _on_answer(self, request: str, event: dict[str, object]) -> None:
+        c = self.record.counters
+        c.llm_calls += 1
+        c.prompt_tokens += int(event.get("prompt_tokens") or 0)  # type: ignore[call-overload]
+        c.completion_tokens += int(event.get("completion_tokens") or 0)  # type: ignore[call-overload]
+        self.in_flight.pop(request, None)
+        self.latencies.append(float(event.get("latency_s") or 0.0))  # type: ignore[arg-type]
+        self.consecutive_failures = 0
+        if self.first_answer_s is None:
+            self.first_answer_s = round(float(event.get("received_at") or 0.0) - self.record.start, 3)  # type: ignore[arg-type]
+
+    def _on_error(self, request: str, event: dict[str, object]) -> None:
+        c = self.record.counters
+        c.llm_calls += 1
+        c.llm_errors += 1
+        self.in_flight.pop(request, None)
+        self.consecutive_failures += 1
+        self.last_error = f"{event.get('error_class')}: {event.get('message') or 'no message'}"
+        self.record.write(
+            "llm_error",
+            error_class=event.get("error_class"),
+            message=event.get("message"),
+            timeout=event.get("timeout"),
+            latency_s=event.get("latency_s"),
+            model=event.get("model"),
+        )
+        if self.consecutive_failures >= self.max_failures and self.failure is None:
+            self.failure = f"the LLM failed {self.consecutive_failures} times in a row (last: {self.last_error})"
+
+    def _on_engine_error(self, error: str) -> None:
+        if self.failure is not None:
+            return
+        if self.answers == 0 and self.last_error is not None:
+            # OpenEvolve gives up when no iteration produced a program; the cause is the LLM's.
+            n = self.record.counters.llm_errors
+            self.failure = f"the LLM never answered ({n} request{'s' * (n != 1)} failed, last: {self.last_error})"
+        else:
+            self.failure = f"OpenEvolve failed: {error}"
+
+    def engine_ended(self, reason: str) -> None:
+        """The OpenEvolve process ended without saying it finished."""
+        if self.failure is None and not self.engine_finished:
+            self.failure = reason
+
+    def next_answer_due(self) -> float:
+        """When the oldest request in flight should come back (the median latency so far
+        after it left); ``inf`` when none is in flight, its send time when no latency is known."""
+        if not self.in_flight:
+            return math.inf
+        oldest = min(self.in_flight.values())
+        return oldest + (statistics.median(self.latencies) if self.latencies else 0.0)

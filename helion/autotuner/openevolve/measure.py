@@ -1,0 +1,132 @@
+"""Measuring: the backend interface and the table of everything measured in one search.
+
+The driver hands candidates to a :class:`Backend` (a Helion kernel through Helion's benchmark
+path, or a plain dict space with a Python objective) in batches. :class:`Measured` keeps one
+:class:`Entry` per distinct candidate (its :class:`Measurement` and where it came from), writes
+each to the run record as it happens, and knows the evaluation budget. Costs are lower-is-better
+(a latency in ms for Helion); a failure costs ``inf`` and is never chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from collections.abc import Iterable
+from dataclasses import dataclass
+import math
+import random
+import time
+from typing import Generic
+from typing import Protocol
+from typing import TypeVar
+
+from .record import RunRecord
+from .record import Source
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One candidate's result from the backend: ``cost`` is lower-is-better, inf on failure."""
+
+    cost: float
+    status: str = "ok"
+    reason: str = ""
+    compile_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return math.isfinite(self.cost)
+
+
+class Backend(Protocol[C]):
+    """What the driver needs from the thing being tuned (a Helion kernel, a dict space...)."""
+
+    def key(self, candidate: C) -> Hashable: ...
+    def validate(self, raw: dict[str, object]) -> C: ...  # ValueError with a reason if invalid
+    def plain(self, candidate: C) -> dict[str, object]: ...
+    def measure(self, candidates: list[C], desc: str) -> list[Measurement]: ...
+    def random(self, rng: random.Random) -> C: ...
+    def neighbors(self, candidate: C, rng: random.Random) -> list[C]: ...
+
+
+@dataclass
+class Entry(Generic[C]):
+    """A measured candidate, its result and where it came from."""
+
+    candidate: C
+    measurement: Measurement
+    source: Source
+
+    @property
+    def cost(self) -> float:
+        return self.measurement.cost
+
+
+class Measured(Generic[C]):
+    """Every candidate measured in one search, keyed by the backend's key, and the budget."""
+
+    def __init__(self, backend: Backend[C], record: RunRecord, max_evaluations: int) -> None:
+        self.backend = backend
+        self.record = record
+        self.max_evaluations = max_evaluations
+        self.entries: dict[Hashable, Entry[C]] = {}
+        self.default: Entry[C] | None = None
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self.entries
+
+    def __getitem__(self, key: Hashable) -> Entry[C]:
+        return self.entries[key]
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.max_evaluations - self.record.counters.evaluations)
+
+    @property
+    def best(self) -> Entry[C] | None:
+        return min((e for e in self.entries.values() if e.measurement.ok), key=lambda e: e.cost, default=None)
+
+    def ok_entries(self) -> list[Entry[C]]:
+        return [e for e in self.entries.values() if e.measurement.ok]
+
+    def speedup(self, entry: Entry[C] | None) -> float | None:
+        """``entry``'s speedup over the default config (None where either failed)."""
+        base = self.default.cost if self.default else math.nan
+        if entry is None or not math.isfinite(base) or not entry.measurement.ok or entry.cost <= 0:
+            return None
+        return base / entry.cost
+
+    def unseen(self, candidates: Iterable[C], limit: int) -> list[C]:
+        """Up to ``limit`` distinct candidates that have not been measured yet."""
+        out: list[C] = []
+        keys: set[Hashable] = set()
+        for candidate in candidates:
+            if len(out) >= limit:
+                break
+            key = self.backend.key(candidate)
+            if key not in self.entries and key not in keys:
+                keys.add(key)
+                out.append(candidate)
+        return out
+
+    def measure(self, items: list[tuple[C, Source]], desc: str) -> list[Entry[C]]:
+        """Measure the new candidates of ``items`` in one batch (within the budget); the entries
+        of every item measured now or before, in order. The first source given for a candidate wins."""
+        sources = {self.backend.key(c): src for c, src in reversed(items)}
+        fresh = [(c, sources[self.backend.key(c)]) for c in self.unseen((c for c, _ in items), max(1, self.remaining))]
+        t0 = time.perf_counter()
+        measurements = self.backend.measure([c for c, _ in fresh], desc) if fresh else []
+        self.record.time.measure_s += time.perf_counter() - t0
+        for (candidate, source), m in zip(fresh, measurements, strict=True):
+            self.entries[self.backend.key(candidate)] = Entry(candidate, m, source)
+            self.record.time.compile_sum_s += m.compile_s or 0.0
+            self.record.evaluation(
+                source=source,
+                config=self.backend.plain(candidate),
+                status=m.status,
+                perf=m.cost,
+                reason=m.reason,
+                compile_s=m.compile_s,
+            )
+        return [self.entries[k] for k in (self.backend.key(c) for c, _ in items) if k in self.entries]

@@ -1,0 +1,135 @@
+"""Refinement paths: PatternSearch's local search, started from the best configs of any source.
+
+A *path* has an incumbent config. When a config becomes an incumbent, its path claims the
+neighbours (``Backend.neighbors``) that nothing measured or claimed before, as PatternSearch's
+paths share one ``visited`` set, so two paths that meet do not walk the same ground twice. The
+driver measures the claimed neighbours of every live path in its batches; once they are
+measured, a path moves to the best of them if that is faster than its incumbent by at least
+``min_improvement`` (relative, PatternSearch's ``min_improvement_delta``), and ends otherwise,
+when it claimed nothing new, or when its steps are spent (PatternSearch's ``max_generations``).
+
+Where paths start: at the ``starts`` best configs measured so far that refinement did not find
+itself (the default and seeds at first, then LLM proposals or random draws as they enter that
+top group). At most ``starts`` paths live at once, the fastest incumbents kept; a path whose
+incumbent is more than ``prune_ratio`` times slower than the best config measured has fallen
+clearly behind and ends. The steps an ended-early path had left go to the leading path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+import heapq
+import math
+import random
+from typing import Generic
+from typing import TypeVar
+
+from .measure import Entry
+from .measure import Measured
+
+C = TypeVar("C")
+
+
+@dataclass
+class Path:
+    incumbent: Hashable
+    moves: int  # neighbourhoods measured before the incumbent's
+    steps: int  # neighbourhoods this path may measure in all
+
+
+class RefinementPaths(Generic[C]):
+    """The live paths and the neighbours they claimed (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        starts: int,
+        steps: int,
+        min_improvement: float,
+        prune_ratio: float,
+        rng: random.Random,
+    ) -> None:
+        self.starts = starts
+        self.steps = steps
+        self.min_improvement = min_improvement
+        self.prune_ratio = prune_ratio
+        self.rng = rng
+        self.live: list[Path] = []
+        #: every config that was an incumbent -> the neighbours its path claimed
+        self.claimed: dict[Hashable, list[C]] = {}
+        self._claimed_keys: set[Hashable] = set()
+
+    @property
+    def converged(self) -> bool:
+        return not self.live
+
+    def batch(self, measured: Measured[C], want: int) -> list[C]:
+        """Up to ``want`` unmeasured claimed neighbours, the best incumbent's first; empty once
+        every path has ended (refinement has converged)."""
+        self.update(measured)
+        ranked = sorted(self.live, key=lambda p: measured[p.incumbent].cost)
+        return measured.unseen((n for p in ranked for n in self.claimed[p.incumbent]), want)
+
+    def update(self, measured: Measured[C]) -> None:
+        """Start paths at new top configs, move or end each path, drop those clearly behind."""
+        ok = measured.ok_entries()
+        if not ok:
+            return
+        for entry in heapq.nsmallest(self.starts, ok, key=lambda e: e.cost):
+            if entry.source != "refine":  # refinement's own finds are its paths' moves
+                self._start(measured, measured.backend.key(entry.candidate))
+        self.live = [p for p in (self._step(measured, p) for p in self.live) if p is not None]
+        self._prune(measured, min(e.cost for e in ok))
+
+    def _step(self, measured: Measured[C], path: Path) -> Path | None:
+        """The path after its claimed neighbours were measured: moved, unchanged or ended."""
+        claimed = [measured.backend.key(n) for n in self.claimed[path.incumbent]]
+        if any(k not in measured for k in claimed):
+            return path  # still being measured
+        step = min((measured[k] for k in claimed if measured[k].measurement.ok), key=lambda e: e.cost, default=None)
+        if step is None or not self._improves(step, measured[path.incumbent]) or path.moves + 1 >= path.steps:
+            return None  # a local optimum (up to the noise floor), or the path's steps are spent
+        key = measured.backend.key(step.candidate)
+        if key in self.claimed:  # another path's incumbent already: the paths met
+            return None
+        self._claim(measured, key)
+        return Path(key, path.moves + 1, path.steps)
+
+    def _improves(self, step: Entry[C], current: Entry[C]) -> bool:
+        """``step`` is faster by at least ``min_improvement``: a move on a gain within timing
+        noise would only spend configs."""
+        if step.cost >= current.cost:
+            return False
+        return current.cost == 0 or abs(step.cost / current.cost - 1.0) >= self.min_improvement
+
+    def _start(self, measured: Measured[C], key: Hashable) -> None:
+        if key not in self.claimed:
+            self._claim(measured, key)
+            self.live.append(Path(key, 0, self.steps))
+
+    def _claim(self, measured: Measured[C], key: Hashable) -> None:
+        claimed: list[C] = []
+        for neighbor in measured.backend.neighbors(measured[key].candidate, self.rng):
+            k = measured.backend.key(neighbor)
+            if k not in measured and k not in self._claimed_keys:
+                self._claimed_keys.add(k)
+                claimed.append(neighbor)
+        self.claimed[key] = claimed
+
+    def _prune(self, measured: Measured[C], best_cost: float) -> None:
+        """Keep the ``starts`` most promising paths within ``prune_ratio`` of the best; the
+        leader inherits the steps the others had left. A path's promise is the best of its
+        incumbent and the neighbours measured so far (it has not moved to them yet)."""
+        promise = {id(p): self._promise(measured, p) for p in self.live}
+        ranked = sorted(self.live, key=lambda p: promise[id(p)])
+        limit = best_cost * self.prune_ratio if math.isfinite(best_cost) and best_cost > 0 else math.inf
+        keep = [p for p in ranked[: self.starts] if promise[id(p)] <= limit]
+        if keep and len(keep) < len(ranked):
+            dropped = [p for p in ranked if p not in keep]
+            keep[0].steps += sum(max(0, p.steps - p.moves - 1) for p in dropped)
+        self.live = keep
+
+    def _promise(self, measured: Measured[C], path: Path) -> float:
+        keys = [measured.backend.key(n) for n in self.claimed[path.incumbent]]
+        return min([measured[path.incumbent].cost, *(measured[k].cost for k in keys if k in measured)])

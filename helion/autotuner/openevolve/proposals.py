@@ -1,0 +1,159 @@
+"""LLM proposals in the user's process: validated, measured beside refinement, answered.
+
+Each evolved program that reaches the loop is an LLM answer (the seed program is answered by
+the server itself, see :func:`first_reply`). :class:`ProposalDesk` validates its candidates
+against the space (an invalid one is answered with its reason and recorded), decides which are
+new, and answers each program with per-candidate outcomes once they are measured. A program
+with nothing new (an answer of duplicates or invalid configs) is answered before the batch
+runs, so its OpenEvolve worker starts its next LLM request at once. Each measured answer is
+credited to :class:`.stop_rule.AnswerCredit`: it beat the best config measured before it, or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Hashable
+from dataclasses import dataclass
+import math
+from typing import Generic
+from typing import TypeVar
+
+from .feedback import Outcome
+from .feedback import Reply
+from .measure import Entry
+from .measure import Measured
+from .record import Source
+from .server import Proposal
+from .stop_rule import AnswerCredit
+
+C = TypeVar("C")
+
+
+def first_reply(count: int, *, ratio: bool) -> Reply:
+    """The answer to OpenEvolve's evaluation of the seed program: its configs are the seeds,
+    measured by the search in its first batch, so their times come with later feedback."""
+    why = "measured in the search's first batch; its time shows in later feedback"
+    return Reply([Outcome(i, "queued", why) for i in range(count)], ratio=ratio)
+
+
+@dataclass
+class _Item(Generic[C]):
+    status: str  # "new", "duplicate" or "invalid"
+    candidate: C | None
+    reason: str = ""
+
+
+@dataclass
+class _Plan(Generic[C]):
+    proposal: Proposal
+    items: list[_Item[C]]
+
+    @property
+    def new(self) -> bool:
+        return any(item.status == "new" for item in self.items)
+
+
+class ProposalDesk(Generic[C]):
+    """Validates, measures and answers the LLM's programs (see the module docstring)."""
+
+    def __init__(self, measured: Measured[C], credit: AnswerCredit, *, ratio_scores: bool) -> None:
+        self.measured = measured
+        self.credit = credit
+        self.ratio_scores = ratio_scores
+        self.record = measured.record
+
+    def serve(
+        self,
+        proposals: list[Proposal],
+        fill: list[tuple[C, Source]],
+        measure: Callable[[list[tuple[C, Source]], str], object],
+        batch_size: int,
+    ) -> None:
+        """Measure the proposals' new candidates in one batch, filled up to ``batch_size`` with
+        ``fill`` (refinement, random draws), and answer every proposal."""
+        plans = [self._plan(p) for p in proposals]
+        new: dict[Hashable, C] = {}
+        for plan in plans:
+            for item in plan.items:
+                if item.status == "new" and item.candidate is not None:
+                    new.setdefault(self.measured.backend.key(item.candidate), item.candidate)
+        best_before = self._best_cost()
+        for plan in plans:
+            if not plan.new:
+                self._answer(plan, best_before)
+        room = max(0, batch_size - len(new))
+        items: list[tuple[C, Source]] = [(c, "llm") for c in new.values()] + fill[:room]
+        if items:
+            desc = f"{len(new)} LLM-proposed configs" + (
+                f" + {len(items) - len(new)} more" if len(items) > len(new) else ""
+            )
+            measure(items, desc)
+        for plan in plans:
+            if plan.new:
+                best_before = self._answer(plan, best_before)
+
+    def _best_cost(self) -> float:
+        best = self.measured.best
+        return best.cost if best is not None else math.inf
+
+    def _plan(self, proposal: Proposal) -> _Plan[C]:
+        self.record.counters.proposals += 1
+        items: list[_Item[C]] = []
+        for raw in proposal.candidates:
+            try:
+                candidate = self.measured.backend.validate(raw)
+            except ValueError as e:
+                self.record.evaluation(source="llm", config=raw, status="invalid", perf=None, reason=str(e))
+                items.append(_Item("invalid", None, str(e)))
+                continue
+            known = self.measured.backend.key(candidate) in self.measured
+            items.append(_Item("duplicate" if known else "new", candidate))
+        for _, reason in proposal.rejected:
+            self.record.evaluation(source="llm", config=None, status="invalid", perf=None, reason=reason)
+        if proposal.program_error:
+            self.record.evaluation(
+                source="llm", config=None, status="invalid", perf=None, reason=proposal.program_error
+            )
+        return _Plan(proposal, items)
+
+    def _answer(self, plan: _Plan[C], best_before: float) -> float:
+        """Reply to one program and credit it; the best cost after it (for the next one)."""
+        entries = [self._entry(item) for item in plan.items]
+        answer_best = min((e.cost for e in entries if e is not None and e.measurement.ok), default=math.inf)
+        self.credit.credit(answer_best, best_before)
+        best = self.measured.best
+        plan.proposal.reply(
+            Reply(
+                [
+                    self._outcome(i, item, entry)
+                    for i, (item, entry) in enumerate(zip(plan.items, entries, strict=True))
+                ],
+                self.measured.backend.plain(best.candidate) if best else None,
+                self._score(best),
+                ratio=self.ratio_scores,
+            )
+        )
+        return min(best_before, answer_best)
+
+    def _entry(self, item: _Item[C]) -> Entry[C] | None:
+        if item.candidate is None:
+            return None
+        return self.measured.entries.get(self.measured.backend.key(item.candidate))
+
+    def _outcome(self, index: int, item: _Item[C], entry: Entry[C] | None) -> Outcome:
+        if item.candidate is None:
+            return Outcome(index, "invalid", item.reason)
+        plain = self.measured.backend.plain(item.candidate)
+        if entry is None:
+            return Outcome(index, "skipped", "the evaluation budget was spent", plain)
+        m = entry.measurement
+        if not m.ok:
+            return Outcome(index, "failed", f"{m.status}: {m.reason}"[:400], plain)
+        status = "duplicate" if item.status == "duplicate" else "ok"
+        return Outcome(index, status, "", plain, m.cost, self._score(entry))
+
+    def _score(self, entry: Entry[C] | None) -> float | None:
+        """What OpenEvolve maximises: the speedup over the default, or ``-cost``."""
+        if entry is not None and not self.ratio_scores:
+            return -entry.cost if entry.measurement.ok else None
+        return self.measured.speedup(entry)

@@ -1,0 +1,110 @@
+"""The one place that decides when a search stops (and why), and whether to wait for the LLM.
+
+:meth:`StopRule.decide` is asked each time the loop has nothing to measure. Its answer:
+
+- ``stop`` on the caps: the evaluation budget is spent, or the wall-clock budget.
+- ``stop`` once refinement has converged (every path ended, as PatternSearch stops) and the LLM
+  can bring nothing more: it failed, OpenEvolve finished its iterations, or the last
+  :data:`MAX_STAGNANT_ANSWERS` LLM answers brought nothing better (Helion's LLM search stops
+  after two stagnant rounds too).
+- ``wait`` for the LLM answers in flight otherwise, for at most a tenth of the time searched
+  when refinement converged (never over ``max_wait_s``), and only while the next answer is due
+  within that wait; ``stop`` after that. The first round of requests leaves when the search
+  starts, so its answers are due within one LLM latency.
+
+:class:`AnswerCredit` keeps the count of stagnant answers: each LLM answer, once measured, either
+beat the best config measured before it (by ``min_improvement``) or it did not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+from typing import Literal
+
+#: LLM answers in a row that brought nothing better before a converged search stops.
+MAX_STAGNANT_ANSWERS = 2
+
+#: Share of the time searched so far that a converged search may wait for LLM answers.
+WAIT_SHARE = 0.1
+
+
+@dataclass
+class AnswerCredit:
+    """Whether the LLM's answers still bring better configs."""
+
+    min_improvement: float
+    stagnant: int = 0  # answers in a row that brought nothing better
+    improved: int = 0  # answers that beat the best measured before them
+
+    def credit(self, answer_best: float, best_before: float) -> bool:
+        """Count one measured answer whose best cost is ``answer_best``; True if it beat
+        ``best_before`` by at least ``min_improvement`` (relative)."""
+        better = answer_best < best_before * (1.0 - self.min_improvement) or (
+            not math.isfinite(best_before) and math.isfinite(answer_best)
+        )
+        if better:
+            self.improved += 1
+            self.stagnant = 0
+        else:
+            self.stagnant += 1
+        return better
+
+
+Decision = tuple[Literal["go", "wait", "stop"], str]
+
+
+@dataclass
+class StopRule:
+    """Answers "stop now?" for the loop (see the module docstring)."""
+
+    max_wait_s: float
+    deadline: float = math.inf
+    converged_at: float | None = None  # when refinement converged (reset when a path starts)
+    waited_from: float | None = None
+
+    def caps(self, *, now: float, remaining_evaluations: int) -> str | None:
+        """Why the search must stop now whatever else holds, or None."""
+        if remaining_evaluations <= 0:
+            return "the evaluation budget is spent"
+        if now >= self.deadline:
+            return "the time budget is spent"
+        return None
+
+    def decide(
+        self,
+        *,
+        now: float,
+        elapsed: float,
+        busy: bool,
+        llm_live: bool,
+        stagnant_answers: int,
+        next_answer_due: float,
+    ) -> Decision:
+        """With nothing to measure: ``stop`` (and why) or ``wait`` for the LLM.
+
+        ``busy``: the loop waits for LLM answers regardless of convergence (refinement is off
+        and the LLM is live). The convergence clock starts at the first call of a quiet spell
+        and is reset by :meth:`measured`, so any batch (proposals, refinement or both) restarts it.
+        """
+        if (cap := self.caps(now=now, remaining_evaluations=1)) is not None:
+            return "stop", cap
+        if busy:
+            return "wait", ""
+        if self.converged_at is None:
+            self.converged_at = elapsed
+            self.waited_from = now
+        if not llm_live:
+            return "stop", "nothing left to measure and the LLM has nothing more to bring"
+        if stagnant_answers >= MAX_STAGNANT_ANSWERS:
+            return "stop", f"refinement converged and the last {stagnant_answers} LLM answers brought nothing better"
+        assert self.waited_from is not None
+        wait_until = self.waited_from + min(self.max_wait_s, WAIT_SHARE * self.converged_at)
+        if now >= wait_until or next_answer_due > wait_until:
+            return "stop", "refinement converged and no LLM answer is due within the wait"
+        return "wait", ""
+
+    def measured(self) -> None:
+        """A batch was measured: the search is not idle, the convergence clock restarts."""
+        self.converged_at = None
+        self.waited_from = None
