@@ -8,6 +8,13 @@ the times the loop needs (requests in flight, when the next answer is due), and 
 verdict that ends the LLM's part of a search: :attr:`LLMState.failure`, set when the LLM failed
 ``max_failures`` times in a row or when OpenEvolve itself failed. Nothing here reads
 OpenEvolve's log text.
+
+"In a row" follows the order in which requests left, not the order their outcomes arrived:
+OpenEvolve's workers send requests in parallel, and a failure comes back at once while an
+answer takes the LLM's time, so an endpoint that fails every other request would otherwise
+look like one failing every request. The streak is the run of failed requests among the latest
+ones that came back; a request answered, or one that left before them and is still in flight,
+ends it (requests that left after the latest outcome are not known yet and do not count).
 """
 
 from __future__ import annotations
@@ -25,8 +32,8 @@ class LLMState:
         self.record = record
         self.max_failures = max_failures
         self.in_flight: dict[str, float] = {}  # request -> when it left
+        self.outcomes: dict[str, str] = {}  # request -> "in_flight", "answered" or "failed", as they left
         self.latencies: list[float] = []
-        self.consecutive_failures = 0
         self.last_error: str | None = None
         self.failure: str | None = None  # why the LLM's part of the search ended, if it failed
         self.engine_finished = False
@@ -44,6 +51,7 @@ class LLMState:
         request = str(event.get("request"))
         if kind == "llm_request":
             self.in_flight[request] = now
+            self.outcomes[request] = "in_flight"
             if self.first_request_s is None:
                 self.first_request_s = round(now - self.record.start, 3)
         elif kind == "llm_answer":
@@ -65,7 +73,7 @@ class LLMState:
         c.completion_tokens += int(event.get("completion_tokens") or 0)  # type: ignore[call-overload]
         self.in_flight.pop(request, None)
         self.latencies.append(float(event.get("latency_s") or 0.0))  # type: ignore[arg-type]
-        self.consecutive_failures = 0
+        self.outcomes[request] = "answered"
         if self.first_answer_s is None:
             self.first_answer_s = round(float(event.get("received_at") or 0.0) - self.record.start, 3)  # type: ignore[arg-type]
 
@@ -74,7 +82,7 @@ class LLMState:
         c.llm_calls += 1
         c.llm_errors += 1
         self.in_flight.pop(request, None)
-        self.consecutive_failures += 1
+        self.outcomes[request] = "failed"
         self.last_error = f"{event.get('error_class')}: {event.get('message') or 'no message'}"
         self.record.write(
             "llm_error",
@@ -84,8 +92,21 @@ class LLMState:
             latency_s=event.get("latency_s"),
             model=event.get("model"),
         )
-        if self.consecutive_failures >= self.max_failures and self.failure is None:
-            self.failure = f"the LLM failed {self.consecutive_failures} times in a row (last: {self.last_error})"
+        streak = self.failure_streak()
+        if streak >= self.max_failures and self.failure is None:
+            self.failure = f"the LLM failed {streak} requests in a row (last: {self.last_error})"
+
+    def failure_streak(self) -> int:
+        """Failed requests among the latest ones, in the order they left (see the module docstring)."""
+        streak, newest = 0, True
+        for outcome in reversed(self.outcomes.values()):
+            if outcome == "in_flight" and newest:
+                continue  # left after the latest outcome: not known yet
+            newest = False
+            if outcome != "failed":
+                break
+            streak += 1
+        return streak
 
     def _on_engine_error(self, error: str) -> None:
         if self.failure is not None:
