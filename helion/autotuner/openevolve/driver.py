@@ -33,17 +33,12 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
-import importlib.util
 import math
-from pathlib import Path
 import random
-import shutil
-import tempfile
 import time
 from typing import Generic
 from typing import TypeVar
 
-from .launcher import EngineProcess
 from .llm_events import LLMState
 from .measure import Backend
 from .measure import Entry
@@ -55,8 +50,8 @@ from .proposals import ProposalDesk
 from .proposals import first_reply
 from .record import RunRecord
 from .record import Source
-from .server import EvaluationServer
 from .server import Proposal
+from .session import EngineSession
 from .stop_rule import AnswerCredit
 from .stop_rule import StopRule
 
@@ -115,7 +110,7 @@ class SearchDriver(Generic[C]):
         self.warn = warn
         self.rng = random.Random(options.seed)
         self.measured: Measured[C] = Measured(backend, record, options.max_evaluations)
-        self.llm = LLMState(record, options.max_llm_failures)
+        self.llm = LLMState(record, options.max_llm_failures, warn)
         self.credit = AnswerCredit(options.refine_min_improvement)
         self.desk: ProposalDesk[C] = ProposalDesk(self.measured, self.credit, ratio_scores=options.ratio_scores)
         self.paths: RefinementPaths[C] = RefinementPaths(
@@ -129,8 +124,7 @@ class SearchDriver(Generic[C]):
         self.stop = StopRule(max_wait_s=options.converge_wait_s, deadline=deadline)
         self.fallback_reason: str | None = None
         self.stop_reason: str | None = None
-        self.engine: EngineProcess | None = None
-        self.server: EvaluationServer | None = None
+        self.session = EngineSession(options.keep_output_dir)
 
     @property
     def best(self) -> Entry[C] | None:
@@ -164,12 +158,11 @@ class SearchDriver(Generic[C]):
     # -- start and stop ------------------------------------------------------------------------
     def run(self, default: C, seeds: list[C] | None = None) -> None:
         """Search from ``default`` (the baseline of every speedup); ``seeds`` start the program."""
-        workdir = Path(tempfile.mkdtemp(prefix="helion-openevolve-"))
         program = self._seed_program(
             [self.backend.plain(c) for c in seeds or [] if self.backend.key(c) != self.backend.key(default)]
         )
         try:
-            self._start(workdir, program)
+            self._start([plain for plain, _ in program])
             # The default and the seed program's configs are measured while the engine boots
             # and its first LLM requests are in flight: they start the refinement paths.
             first: list[tuple[C, Source]] = [(default, "default"), *[(c, "seed") for _, c in program]]
@@ -182,43 +175,25 @@ class SearchDriver(Generic[C]):
             self._loop()
             self._poll_llm()  # a failure at the very end is reported as such
         finally:
-            self._stop(workdir)
+            for event in self.session.events():
+                self.llm.on_event(event)  # the last token counts
+            self.session.close()
 
-    def _start(self, workdir: Path, program: list[tuple[dict[str, object], C]]) -> None:
+    def _start(self, program: list[dict[str, object]]) -> None:
         t0 = time.perf_counter()
+        job = {
+            **self.options.engine_job,
+            "objective_timeout_s": self.options.objective_timeout_s,
+            "max_candidates": self.options.candidates_per_program * 4,
+            "system_message": self.options.system_message,
+            "initial_program": render_program(self.options.title, program),
+        }
         try:
-            reason = self._precheck() or self._launch(workdir, [plain for plain, _ in program])
+            reason = self.session.start(job, first_reply(len(program), ratio=self.options.ratio_scores))
             if reason is not None:
                 self._fall_back(reason)
         finally:
             self.record.time.startup_s += time.perf_counter() - t0
-
-    def _precheck(self) -> str | None:
-        if importlib.util.find_spec("openevolve") is None:
-            return "openevolve is not installed (pip install 'openevolve>=0.4,<0.5')"
-        job = self.options.engine_job.get("openevolve") or {}
-        if not job.get("api_key") and not job.get("yaml_path"):  # type: ignore[union-attr]
-            return "no API key: set OPENAI_API_KEY or HELION_OPENEVOLVE_API_KEY (any value for a local server)"
-        return None
-
-    def _launch(self, workdir: Path, program: list[dict[str, object]]) -> str | None:
-        """Start the server and the engine; the reason they could not start, or None."""
-        try:
-            self.server = EvaluationServer(workdir, first_reply(len(program), ratio=self.options.ratio_scores))
-            job = {
-                **self.options.engine_job,
-                "address": self.server.address,
-                "authkey_hex": self.server.authkey.hex(),
-                "objective_timeout_s": self.options.objective_timeout_s,
-                "max_candidates": self.options.candidates_per_program * 4,
-                "system_message": self.options.system_message,
-                "initial_program": render_program(self.options.title, program),
-                "output_dir": str(workdir),
-            }
-            self.engine = EngineProcess(job, workdir)
-        except OSError as e:  # socket or process creation failed: go on without the LLM
-            return f"could not start the OpenEvolve process: {type(e).__name__}: {e}"
-        return None
 
     def _seed_program(self, seeds: list[dict[str, object]]) -> list[tuple[dict[str, object], C]]:
         """The ``seeds`` (beside the default) and ``initial_random`` random configs, validated."""
@@ -240,22 +215,6 @@ class SearchDriver(Generic[C]):
                 continue
         return program
 
-    def _stop(self, workdir: Path) -> None:
-        if self.server is not None:
-            for event in self.server.drain_events():
-                self.llm.on_event(event)  # the last token counts
-            self.server.close()
-        if self.engine is not None:
-            self.engine.stop()
-        if self.options.keep_output_dir:
-            shutil.copytree(
-                workdir,
-                self.options.keep_output_dir,
-                dirs_exist_ok=True,
-                ignore=shutil.ignore_patterns("*.sock", "lib"),
-            )
-        shutil.rmtree(workdir, ignore_errors=True)
-
     # -- the loop ------------------------------------------------------------------------------
     def _loop(self) -> None:
         while True:
@@ -263,7 +222,7 @@ class SearchDriver(Generic[C]):
             cap = self.stop.caps(now=time.perf_counter(), remaining_evaluations=self.measured.remaining)
             if cap is not None:
                 return self._end(cap)
-            proposals = self.server.take(0.0, limit=64) if self._llm_live() and self.server else []
+            proposals = self.session.take(0.0) if self._llm_live() else []
             fill = self._fill()
             if proposals:
                 self.desk.serve(proposals, fill, self._measure, self.options.refine_batch)
@@ -288,7 +247,7 @@ class SearchDriver(Generic[C]):
         self.log(f"OpenEvolve search stops: {why}")
 
     def _llm_live(self) -> bool:
-        return self.server is not None and self.fallback_reason is None and not self.llm.engine_finished
+        return self.session.running and self.fallback_reason is None and not self.llm.engine_finished
 
     def _fill(self) -> list[tuple[C, Source]]:
         """Refinement neighbours, plus random draws where the LLM has failed (in place of its
@@ -321,10 +280,8 @@ class SearchDriver(Generic[C]):
                 continue
 
     def _wait_for_llm(self) -> None:
-        if self.server is None:
-            return
         t0 = time.perf_counter()
-        proposals = self.server.take(min(0.5, max(0.0, self.stop.deadline - t0)), limit=64)
+        proposals = self.session.take(min(0.5, max(0.0, self.stop.deadline - t0)))
         self.record.time.llm_wait_s += time.perf_counter() - t0
         if proposals:
             self._serve(proposals)
@@ -339,15 +296,14 @@ class SearchDriver(Generic[C]):
     # -- the LLM's health ----------------------------------------------------------------------
     def _poll_llm(self) -> None:
         """Read the engine's events; fall back once the LLM or OpenEvolve has failed."""
-        if self.server is None or self.fallback_reason:
+        if not self.session.running or self.fallback_reason:
             return
-        for event in self.server.drain_events():
+        for event in self.session.events():
             self.llm.on_event(event)
-        if self.engine is not None and not self.engine.alive() and not self.llm.engine_finished:
-            time.sleep(0.2)  # the engine's last events may still be in flight
-            for event in self.server.drain_events():
+        if not self.llm.engine_finished and (ended := self.session.ended_without_word()) is not None:
+            for event in self.session.events():
                 self.llm.on_event(event)
-            self.llm.engine_ended(self.engine.exit_reason())
+            self.llm.engine_ended(ended)
         if self.llm.failure is not None:
             self._fall_back(self.llm.failure)
 
@@ -368,13 +324,10 @@ class SearchDriver(Generic[C]):
         )
         how = "refinement with random draws" if self.options.refinement else "random search"
         self.warn(
-            f"OpenEvolve search goes on without the LLM ({how}, keeping the {c.evaluations} configs "
-            f"measured and {c.proposals} LLM answers used): {reason}"
+            f"OpenEvolve search: {reason}. Going on without the LLM ({how}), keeping the "
+            f"{c.evaluations} configs measured and the {c.proposals} LLM answers used."
         )
-        if self.server is not None:
-            self.server.close()
-        if self.engine is not None:
-            self.engine.stop()
+        self.session.shut()
 
 
 def _describe(items: list[tuple[object, Source]]) -> str:

@@ -19,6 +19,7 @@ ends it (requests that left after the latest outcome are not known yet and do no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import math
 import statistics
 
@@ -28,8 +29,9 @@ from .record import RunRecord
 class LLMState:
     """Counters, timings and the failure verdict of the LLM, from engine events."""
 
-    def __init__(self, record: RunRecord, max_failures: int) -> None:
+    def __init__(self, record: RunRecord, max_failures: int, warn: Callable[[str], None] | None = None) -> None:
         self.record = record
+        self.warn = warn or (lambda _: None)
         self.max_failures = max_failures
         self.in_flight: dict[str, float] = {}  # request -> when it left
         self.outcomes: dict[str, str] = {}  # request -> "in_flight", "answered" or "failed", as they left
@@ -93,6 +95,7 @@ class LLMState:
             model=event.get("model"),
         )
         streak = self.failure_streak()
+        self.warn(f"OpenEvolve search: an LLM request failed ({self.last_error}); {streak} in a row")
         if streak >= self.max_failures and self.failure is None:
             self.failure = f"the LLM failed {streak} requests in a row (last: {self.last_error})"
 
