@@ -7,7 +7,6 @@ The loop that ties them is exercised by the end-to-end tests; here the rules are
 from __future__ import annotations
 
 import math
-import random
 import threading
 
 from helion.autotuner.openevolve.config_space import _DictBackend
@@ -34,7 +33,7 @@ def setup(cost: object, **kw: object) -> tuple[Measured, RefinementPaths]:
     backend = _DictBackend(SPACE, cost, minimize=True)  # type: ignore[arg-type]
     measured = Measured(backend, RunRecord(None), max_evaluations=1000)
     shape = {"starts": 1, "steps": 20, "min_improvement": 0.001, "prune_ratio": math.inf, **kw}
-    return measured, RefinementPaths(rng=random.Random(0), **shape)  # type: ignore[arg-type]
+    return measured, RefinementPaths(**shape)  # type: ignore[arg-type]
 
 
 def refine(measured: Measured, paths: RefinementPaths, want: int = 6) -> int:
@@ -102,6 +101,7 @@ def test_a_path_that_falls_clearly_behind_ends_and_the_leader_gets_its_steps() -
     assert paths.live[0].steps == 5 + 2 * 4  # the two dropped paths had 4 neighbourhoods left each
     refine(measured, paths)
     assert measured.best.candidate == {"a": 5, "b": 2, "c": 6}
+    assert (measured.best.source, measured.best.origin) == ("refine", "llm")  # found from the LLM's config
 
 
 def test_failed_neighbours_never_become_incumbents() -> None:
@@ -110,7 +110,7 @@ def test_failed_neighbours_never_become_incumbents() -> None:
 
     backend = _DictBackend(SPACE, cost, minimize=True)
     measured = Measured(backend, RunRecord(None), max_evaluations=1000)
-    paths = RefinementPaths(starts=1, steps=20, min_improvement=0.001, prune_ratio=math.inf, rng=random.Random(0))
+    paths = RefinementPaths(starts=1, steps=20, min_improvement=0.001, prune_ratio=math.inf)
     measured.measure([({"a": 3, "b": 2, "c": 6}, "default")], "default")
     refine(measured, paths)
     assert measured.best.candidate["a"] == 3

@@ -168,18 +168,26 @@ def test_user_overrides_fix_the_field(bound: dict[str, BoundKernel], name: str) 
     assert "fixed" in why
     for _ in range(10):
         assert space.random().config["num_warps"] == 8
-    import random
 
-    assert all(n.config["num_warps"] == 8 for n in space.neighbors(space.default, random.Random(0)))
+    assert all(n.config["num_warps"] == 8 for n in space.neighbors(space.default))
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_neighbors_are_valid_and_distinct(bound: dict[str, BoundKernel], name: str) -> None:
-    import random
 
     space = _space(bound[name])
-    neighbors = space.neighbors(space.default, random.Random(0))
+    neighbors = space.neighbors(space.default)
     assert neighbors
     assert any(n != space.default for n in neighbors)
     for n in neighbors[:20]:
         assert space.validate(space.to_plain(n)) == n
+
+
+def test_neighbors_are_pattern_searchs_and_follow_its_cap(
+    bound: dict[str, BoundKernel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    space = _space(bound["matmul"])
+    full = space.neighbors(space.default)
+    assert len(full) > 3
+    monkeypatch.setenv("HELION_CAP_AUTOTUNE_NUM_NEIGHBORS", "3")
+    assert _space(bound["matmul"]).neighbors(space.default) == full[:3]  # PatternSearch's own cap

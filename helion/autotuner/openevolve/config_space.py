@@ -83,12 +83,11 @@ class _DictBackend:
     def random(self, rng: random.Random) -> Config:
         return {k: rng.choice(v) for k, v in self.space.items()}
 
-    def neighbors(self, candidate: Config, rng: random.Random) -> list[Config]:
+    def neighbors(self, candidate: Config) -> list[Config]:
         out: list[Config] = []
         for name, choices in self.space.items():
             i = next(j for j, c in enumerate(choices) if _key_item(c) == _key_item(candidate[name]))
             out.extend({**candidate, name: choices[j]} for j in (i - 1, i + 1) if 0 <= j < len(choices))
-        rng.shuffle(out)
         return out
 
     def measure(self, candidates: list[Config], desc: str) -> list[Measurement]:

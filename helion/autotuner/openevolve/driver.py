@@ -118,7 +118,6 @@ class SearchDriver(Generic[C]):
             steps=options.refine_steps,
             min_improvement=options.refine_min_improvement,
             prune_ratio=options.refine_prune_ratio,
-            rng=self.rng,
         )
         deadline = math.inf if options.max_seconds is None else time.perf_counter() + options.max_seconds
         self.stop = StopRule(max_wait_s=options.converge_wait_s, deadline=deadline)
@@ -143,9 +142,13 @@ class SearchDriver(Generic[C]):
             return "fallback"
         return "openevolve" if self.record.counters.proposals > 0 else "no_llm_answer"
 
-    def summary_fields(self) -> dict[str, object]:
-        """What the run record's summary says of the LLM and of why the search stopped."""
+    def summary_fields(self, chosen: C | None = None) -> dict[str, object]:
+        """What the run record's summary says of the LLM, of why the search stopped, and where
+        the ``chosen`` config (default: the best measured) came from."""
+        entry = self.measured.entries.get(self.backend.key(chosen)) if chosen is not None else self.best
         return {
+            "winner_source": entry.source if entry else None,
+            "winner_origin": entry.origin if entry else None,
             "mode": self.mode,
             "fallback_reason": self.fallback_reason,
             "stop_reason": self.stop_reason,

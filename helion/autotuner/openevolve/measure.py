@@ -47,7 +47,7 @@ class Backend(Protocol[C]):
     def plain(self, candidate: C) -> dict[str, object]: ...
     def measure(self, candidates: list[C], desc: str) -> list[Measurement]: ...
     def random(self, rng: random.Random) -> C: ...
-    def neighbors(self, candidate: C, rng: random.Random) -> list[C]: ...
+    def neighbors(self, candidate: C) -> list[C]: ...
 
 
 @dataclass
@@ -57,6 +57,9 @@ class Entry(Generic[C]):
     candidate: C
     measurement: Measurement
     source: Source
+    #: for a refinement find, the source of the config its path started from (the default, a
+    #: seed, an LLM proposal, a random draw); otherwise its own source
+    origin: Source
 
     @property
     def cost(self) -> float:
@@ -72,6 +75,7 @@ class Measured(Generic[C]):
         self.max_evaluations = max_evaluations
         self.entries: dict[Hashable, Entry[C]] = {}
         self.default: Entry[C] | None = None
+        self.origins: dict[Hashable, Source] = {}  # refinement's claimed neighbours -> their path's origin
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self.entries
@@ -119,10 +123,13 @@ class Measured(Generic[C]):
         measurements = self.backend.measure([c for c, _ in fresh], desc) if fresh else []
         self.record.time.measure_s += time.perf_counter() - t0
         for (candidate, source), m in zip(fresh, measurements, strict=True):
-            self.entries[self.backend.key(candidate)] = Entry(candidate, m, source)
+            key = self.backend.key(candidate)
+            origin = self.origins.get(key, source) if source == "refine" else source
+            self.entries[key] = Entry(candidate, m, source, origin)
             self.record.time.compile_sum_s += m.compile_s or 0.0
             self.record.evaluation(
                 source=source,
+                origin=origin,
                 config=self.backend.plain(candidate),
                 status=m.status,
                 perf=m.cost,

@@ -21,12 +21,12 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 import heapq
 import math
-import random
 from typing import Generic
 from typing import TypeVar
 
 from .measure import Entry
 from .measure import Measured
+from .record import Source
 
 C = TypeVar("C")
 
@@ -36,6 +36,7 @@ class Path:
     incumbent: Hashable
     moves: int  # neighbourhoods measured before the incumbent's
     steps: int  # neighbourhoods this path may measure in all
+    origin: Source  # the source of the config the path started from
 
 
 class RefinementPaths(Generic[C]):
@@ -48,13 +49,11 @@ class RefinementPaths(Generic[C]):
         steps: int,
         min_improvement: float,
         prune_ratio: float,
-        rng: random.Random,
     ) -> None:
         self.starts = starts
         self.steps = steps
         self.min_improvement = min_improvement
         self.prune_ratio = prune_ratio
-        self.rng = rng
         self.live: list[Path] = []
         #: every config that was an incumbent -> the neighbours its path claimed
         self.claimed: dict[Hashable, list[C]] = {}
@@ -93,8 +92,8 @@ class RefinementPaths(Generic[C]):
         key = measured.backend.key(step.candidate)
         if key in self.claimed:  # another path's incumbent already: the paths met
             return None
-        self._claim(measured, key)
-        return Path(key, path.moves + 1, path.steps)
+        self._claim(measured, key, path.origin)
+        return Path(key, path.moves + 1, path.steps, path.origin)
 
     def _improves(self, step: Entry[C], current: Entry[C]) -> bool:
         """``step`` is faster by at least ``min_improvement``: a move on a gain within timing
@@ -105,15 +104,17 @@ class RefinementPaths(Generic[C]):
 
     def _start(self, measured: Measured[C], key: Hashable) -> None:
         if key not in self.claimed:
-            self._claim(measured, key)
-            self.live.append(Path(key, 0, self.steps))
+            origin = measured[key].origin
+            self._claim(measured, key, origin)
+            self.live.append(Path(key, 0, self.steps, origin))
 
-    def _claim(self, measured: Measured[C], key: Hashable) -> None:
+    def _claim(self, measured: Measured[C], key: Hashable, origin: Source) -> None:
         claimed: list[C] = []
-        for neighbor in measured.backend.neighbors(measured[key].candidate, self.rng):
+        for neighbor in measured.backend.neighbors(measured[key].candidate):
             k = measured.backend.key(neighbor)
             if k not in measured and k not in self._claimed_keys:
                 self._claimed_keys.add(k)
+                measured.origins[k] = origin
                 claimed.append(neighbor)
         self.claimed[key] = claimed
 

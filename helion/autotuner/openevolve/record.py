@@ -73,6 +73,7 @@ class RunRecord:
         *,
         source: Source,
         config: dict[str, object] | None,
+        origin: Source | None = None,
         status: str,
         perf: float | None,
         reason: str = "",
@@ -89,6 +90,7 @@ class RunRecord:
         self.write(
             "evaluation",
             source=source,
+            origin=origin or source,
             status=status,
             perf=perf if finite else None,
             reason=reason[:500],

@@ -72,8 +72,8 @@ class _HelionBackend:
         del rng  # Helion's ConfigGeneration draws from its own seeded generator
         return self.space.random()
 
-    def neighbors(self, candidate: helion.Config, rng: random.Random) -> list[helion.Config]:
-        return self.space.neighbors(candidate, rng)
+    def neighbors(self, candidate: helion.Config) -> list[helion.Config]:
+        return self.space.neighbors(candidate)
 
     def measure(self, candidates: list[helion.Config], desc: str) -> list[Measurement]:
         results = self.search.benchmark_batch(candidates, desc=desc, raise_if_no_viable_config=False)
@@ -210,7 +210,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
         best = min((m.perf for m in self.population if m.config == config), default=self.best.perf)
         self.fallback_reason = driver.fallback_reason
         self.summary = record.summary(
-            **driver.summary_fields(),
+            **driver.summary_fields(config),
             default_perf=default,
             best_perf=best,
             speedup=default / best if math.isfinite(default) and best > 0 else None,

@@ -12,7 +12,6 @@ raises :class:`InvalidCandidate` with a reason the LLM reads next time.
 from __future__ import annotations
 
 import copy
-import random
 from typing import TYPE_CHECKING
 
 from helion.autotuner.block_id_sequence import BlockIdSequence
@@ -23,14 +22,16 @@ from helion.autotuner.config_fragment import ListOf
 from helion.autotuner.config_fragment import NumThreadsFragment
 from helion.autotuner.config_fragment import PermutationFragment
 from helion.autotuner.config_fragment import PowerOfTwoFragment
+from helion.autotuner.config_generation import ConfigGeneration
 from helion.autotuner.llm.configs import validate_sparse_config_shape
+from helion.autotuner.pattern_search import PatternSearch
+from helion.runtime.settings import _env_get_int
 
 import helion
 from helion import exc
 
 if TYPE_CHECKING:
     from helion.autotuner.config_fragment import ConfigSpecFragment
-    from helion.autotuner.config_generation import ConfigGeneration
     from helion.autotuner.config_generation import FlatConfig
     from helion.autotuner.config_spec import ConfigSpec
 
@@ -106,6 +107,7 @@ class HelionSpace:
         self._fixed = config_gen.overridden_flat_indices
         self._flat_fields = config_spec._flat_fields()
         self.default = self.canonical(config_spec.autotune_reference_config())
+        self._pattern = _PatternNeighbors(config_gen)
 
     # -- description ---------------------------------------------------------------------------
     def describe(self) -> dict[str, object]:
@@ -181,23 +183,11 @@ class HelionSpace:
     def random(self) -> helion.Config:
         return self.config_gen.random_config()
 
-    def neighbors(self, config: helion.Config, rng: random.Random) -> list[helion.Config]:
-        """Pattern-search neighbours: one field moved, or two block sizes moved together."""
-        base = self.config_gen.flatten(config)
-        options = [
-            [] if i in self._fixed else frag.pattern_neighbors(base[i])
-            for i, frag in enumerate(self.config_gen.flat_spec)
-        ]
-        flats: list[FlatConfig] = []
-        for i, values in enumerate(options):
-            flats.extend(_replace(base, {i: v}) for v in values)
-        blocks = [i for i in self.config_gen.block_size_indices if options[i]]
-        for a_pos, a in enumerate(blocks):
-            for b in blocks[a_pos + 1 :]:
-                flats.extend(_replace(base, {a: va, b: vb}) for va in options[a] for vb in options[b])
-        rng.shuffle(flats)
+    def neighbors(self, config: helion.Config) -> list[helion.Config]:
+        """PatternSearch's neighbours (one field moved, or two block sizes moved together),
+        capped as PatternSearch caps them (``HELION_CAP_AUTOTUNE_NUM_NEIGHBORS``), normalised."""
         out: list[helion.Config] = []
-        for flat in flats:
+        for flat in self._pattern.neighbors(self.config_gen.flatten(config)):
             try:
                 out.append(self.config_gen.canonicalize_flat(flat)[1])
             except exc.InvalidConfig:
@@ -205,8 +195,20 @@ class HelionSpace:
         return out
 
 
-def _replace(base: FlatConfig, changes: dict[int, object]) -> FlatConfig:
-    flat = list(base)
-    for index, value in changes.items():
-        flat[index] = value
-    return flat
+class _PatternNeighbors:
+    """Helion's ``PatternSearch._generate_neighbors``, called rather than copied.
+
+    That method and the ``shrink_neighbors`` it calls read only ``config_gen`` and
+    ``num_neighbors_cap`` of their search, so they run on this small holder of the two; the cap
+    comes from PatternSearch's own profile kwargs (the same environment variable it reads).
+    """
+
+    _generate_neighbors = PatternSearch._generate_neighbors
+    shrink_neighbors = PatternSearch.shrink_neighbors
+
+    def __init__(self, config_gen: ConfigGeneration) -> None:
+        self.config_gen = config_gen
+        self.num_neighbors_cap = _env_get_int("HELION_CAP_AUTOTUNE_NUM_NEIGHBORS", -1)
+
+    def neighbors(self, base: FlatConfig) -> list[FlatConfig]:
+        return self._generate_neighbors(base)  # type: ignore[arg-type]
