@@ -117,3 +117,20 @@ def test_a_500_on_every_other_call_does_not_end_the_llms_part(
     assert search.summary["mode"] == "openevolve"
     assert search.summary["llm_errors"] >= 1 and search.summary["llm_answers_used"] >= 1
     assert evaluations(lines, source="llm")
+
+
+def test_helions_autotune_budget_ends_the_search(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``autotune_budget_seconds`` is checked by Helion's own budget check, as its searches do."""
+    with StandinLLM(mode="neighbors", latency_s=0.05, seed=1).start() as llm:
+        record = tmp_path / "record.jsonl"
+        args = matmul_args()
+        bound = fresh_matmul(autotune_budget_seconds=10).bind(args)
+        search = OpenEvolveSearch(
+            bound, args, record_path=str(record), api_key="k", api_base=llm.url, **{**SETTINGS, "max_evaluations": 200}
+        )
+        config = search.autotune()
+    lines = read_record(record)
+    assert search.summary["stop_reason"] == "Helion's autotune budget is spent"
+    assert dict(config.config) in measured_ok_configs(lines)

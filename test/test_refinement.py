@@ -173,8 +173,13 @@ def decide(rule: StopRule, now: float, **kw: object) -> tuple[str, str]:
 def test_stop_rule_caps() -> None:
     rule = StopRule(max_wait_s=60.0, deadline=100.0)
     assert rule.caps(now=10.0, remaining_evaluations=0) == "the evaluation budget is spent"
-    assert rule.caps(now=100.0, remaining_evaluations=5) == "the time budget is spent"
+    assert rule.caps(now=100.0, remaining_evaluations=5) == "the time budget (max_seconds) is spent"
     assert rule.caps(now=10.0, remaining_evaluations=5) is None
+    spent = [False]
+    rule = StopRule(max_wait_s=60.0, budget_exceeded=lambda: spent[0])
+    assert rule.caps(now=10.0, remaining_evaluations=5) is None
+    spent[0] = True  # the caller's (Helion's) budget check
+    assert rule.caps(now=10.0, remaining_evaluations=5) == "Helion's autotune budget is spent"
 
 
 def test_converged_search_stops_when_the_llm_is_gone_or_stagnant() -> None:

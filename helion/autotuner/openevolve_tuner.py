@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from helion.autotuner.openevolve.config_space import TuneResult
 from helion.autotuner.openevolve.config_space import tune_config_space
-from helion.autotuner.openevolve.driver import OpenEvolveUnavailable
+from helion.autotuner.openevolve.options import OpenEvolveUnavailable
 from helion.autotuner.openevolve.search import OpenEvolveSearch
 from helion.autotuner.openevolve.settings import OpenEvolveSettings
 from helion.autotuner.openevolve.settings import resolve_settings

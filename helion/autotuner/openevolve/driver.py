@@ -31,8 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterator
-from dataclasses import dataclass
-from dataclasses import field
 import math
 import random
 import time
@@ -43,7 +41,8 @@ from .llm_events import LLMState
 from .measure import Backend
 from .measure import Entry
 from .measure import Measured
-from .measure import Measurement
+from .options import DriverOptions
+from .options import OpenEvolveUnavailable
 from .paths import RefinementPaths
 from .program import render_program
 from .proposals import ProposalDesk
@@ -55,41 +54,7 @@ from .session import EngineSession
 from .stop_rule import AnswerCredit
 from .stop_rule import StopRule
 
-__all__ = ["Backend", "DriverOptions", "Entry", "Measurement", "OpenEvolveUnavailable", "SearchDriver"]
-
 C = TypeVar("C")
-
-
-class OpenEvolveUnavailable(RuntimeError):
-    """OpenEvolve or its LLM failed and ``strict`` forbids going on without it."""
-
-
-@dataclass(frozen=True)
-class DriverOptions:
-    """The subset of settings the loop itself uses (plain data)."""
-
-    max_evaluations: int
-    max_seconds: float | None
-    candidates_per_program: int
-    initial_random: int
-    refinement: bool
-    refine_batch: int
-    max_llm_failures: int
-    strict: bool
-    seed: int
-    refine_starts: int
-    refine_steps: int
-    refine_min_improvement: float
-    refine_prune_ratio: float
-    converge_wait_s: float  # the longest a converged search waits for LLM answers
-    engine_job: dict[str, object] = field(default_factory=dict)
-    system_message: str = ""
-    title: str = "Candidate configs"
-    objective_timeout_s: float = 900.0
-    keep_output_dir: str | None = None
-    #: True: costs are positive latencies and the LLM's score is default/cost (a speedup).
-    #: False: the LLM's score is -cost (e.g. a maximised objective).
-    ratio_scores: bool = True
 
 
 class SearchDriver(Generic[C]):
@@ -120,7 +85,7 @@ class SearchDriver(Generic[C]):
             prune_ratio=options.refine_prune_ratio,
         )
         deadline = math.inf if options.max_seconds is None else time.perf_counter() + options.max_seconds
-        self.stop = StopRule(max_wait_s=options.converge_wait_s, deadline=deadline)
+        self.stop = StopRule(options.converge_wait_s, deadline, options.budget_exceeded)
         self.fallback_reason: str | None = None
         self.stop_reason: str | None = None
         self.session = EngineSession(options.keep_output_dir)

@@ -27,9 +27,9 @@ from helion.autotuner.effort_profile import PATTERN_SEARCH_DEFAULTS
 
 from helion import exc
 
-from .driver import DriverOptions
 from .driver import SearchDriver
 from .measure import Measurement
+from .options import DriverOptions
 from .prompts import system_message
 from .record import RunRecord
 from .settings import OpenEvolveSettings
@@ -145,11 +145,12 @@ class OpenEvolveSearch(PopulationBasedSearch):
     def _options(self, space: HelionSpace) -> DriverOptions:
         s = self.oe_settings
         seed = s.seed if s.seed is not None else int(self.settings.autotune_random_seed)
-        budgets = [x for x in (s.max_seconds, self.settings.autotune_budget_seconds) if x is not None]
         return driver_options(
             s,
             seed=seed,
-            max_seconds=min(budgets, default=None),
+            max_seconds=s.max_seconds,
+            # Helion's own check of autotune_budget_seconds, as PatternSearch's generations use it
+            budget_exceeded=self._autotune_budget_exceeded_across_ranks,
             system_message=system_message(
                 kernel=self.kernel,
                 args=self.args,

@@ -10,6 +10,7 @@ providers, prompt and database options) can also come from an OpenEvolve YAML fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import fields
 from dataclasses import replace
@@ -22,7 +23,7 @@ from helion.runtime.settings import _env_get_optional_float
 from helion.runtime.settings import _env_get_optional_int
 from helion.runtime.settings import _env_get_str_or_none
 
-from .driver import DriverOptions
+from .options import DriverOptions
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ def driver_options(
     title: str,
     max_seconds: float | None,
     ratio_scores: bool = True,
+    budget_exceeded: Callable[[], bool] | None = None,
 ) -> DriverOptions:
     """The driver's options and the OpenEvolve job for settings ``s`` (shared by both APIs)."""
     engine = {
@@ -202,5 +204,6 @@ def driver_options(
         title=title,
         keep_output_dir=s.output_dir,
         ratio_scores=ratio_scores,
+        budget_exceeded=budget_exceeded,
         converge_wait_s=float(s.llm_timeout_s),
     )

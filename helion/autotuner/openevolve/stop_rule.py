@@ -2,7 +2,9 @@
 
 :meth:`StopRule.decide` is asked each time the loop has nothing to measure. Its answer:
 
-- ``stop`` on the caps: the evaluation budget is spent, or the wall-clock budget.
+- ``stop`` on the caps: the evaluation budget is spent, the search's own ``max_seconds``, or the
+  caller's budget (for a Helion kernel, Helion's own ``autotune_budget_seconds`` check, which
+  keeps time back for its final selection).
 - ``stop`` once refinement has converged (every path ended, as PatternSearch stops) and the LLM
   can bring nothing more: it failed, OpenEvolve finished its iterations, or the last
   :data:`MAX_STAGNANT_ANSWERS` LLM answers brought nothing better (Helion's LLM search stops
@@ -18,6 +20,7 @@ beat the best config measured before it (by ``min_improvement``) or it did not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 import math
 from typing import Literal
@@ -59,7 +62,9 @@ class StopRule:
     """Answers "stop now?" for the loop (see the module docstring)."""
 
     max_wait_s: float
-    deadline: float = math.inf
+    deadline: float = math.inf  # this search's own ``max_seconds``
+    #: the caller's budget check (Helion's ``autotune_budget_seconds``, with its final-selection reserve)
+    budget_exceeded: Callable[[], bool] | None = None
     converged_at: float | None = None  # when refinement converged (reset when a path starts)
     waited_from: float | None = None
 
@@ -68,7 +73,9 @@ class StopRule:
         if remaining_evaluations <= 0:
             return "the evaluation budget is spent"
         if now >= self.deadline:
-            return "the time budget is spent"
+            return "the time budget (max_seconds) is spent"
+        if self.budget_exceeded is not None and self.budget_exceeded():
+            return "Helion's autotune budget is spent"
         return None
 
     def decide(

@@ -1,0 +1,46 @@
+"""What the search loop is told: :class:`DriverOptions`, plain data derived from the settings.
+
+Both entry points build it through :func:`.settings.driver_options` (the Helion search and
+:func:`.config_space.tune_config_space`); the loop (:mod:`.driver`) and its parts read only this.
+Nothing of Helion or torch is imported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+
+
+class OpenEvolveUnavailable(RuntimeError):
+    """OpenEvolve or its LLM failed and ``strict`` forbids going on without it."""
+
+
+@dataclass(frozen=True)
+class DriverOptions:
+    """The subset of settings the loop itself uses (plain data)."""
+
+    max_evaluations: int
+    max_seconds: float | None
+    candidates_per_program: int
+    initial_random: int
+    refinement: bool
+    refine_batch: int
+    max_llm_failures: int
+    strict: bool
+    seed: int
+    refine_starts: int
+    refine_steps: int
+    refine_min_improvement: float
+    refine_prune_ratio: float
+    converge_wait_s: float  # the longest a converged search waits for LLM answers
+    engine_job: dict[str, object] = field(default_factory=dict)
+    system_message: str = ""
+    title: str = "Candidate configs"
+    objective_timeout_s: float = 900.0
+    keep_output_dir: str | None = None
+    #: True: costs are positive latencies and the LLM's score is default/cost (a speedup).
+    #: False: the LLM's score is -cost (e.g. a maximised objective).
+    ratio_scores: bool = True
+    #: the caller's own budget check (Helion's, which keeps time back for its final selection)
+    budget_exceeded: Callable[[], bool] | None = None
