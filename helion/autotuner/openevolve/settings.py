@@ -1,7 +1,7 @@
 """This search's settings: one frozen dataclass of defaults, effort profiles, env and kwargs.
 
-Precedence, lowest first: :data:`DEFAULTS` (with the budget of Helion's ``autotune_effort``
-profile, :data:`EFFORT_BUDGETS`), ``HELION_OPENEVOLVE_*`` environment variables (read through
+Precedence, lowest first: :data:`DEFAULTS` (with the preset of Helion's ``autotune_effort``,
+:data:`EFFORT_PRESETS`), ``HELION_OPENEVOLVE_*`` environment variables (read through
 Helion's ``_env_get_*`` helpers, so an empty value is unset and a bad one names the
 variable), then keyword arguments. Anything OpenEvolve itself supports (several models,
 providers, prompt and database options) can also come from an OpenEvolve YAML file
@@ -60,17 +60,32 @@ class OpenEvolveSettings:
 
 DEFAULTS = OpenEvolveSettings()
 
-#: ``autotune_effort`` -> budget. Caps: a search normally ends earlier, once local refinement
-#: has converged and the LLM answers in flight found nothing better. ``refine_starts`` and
-#: ``refine_steps`` come from Helion's PatternSearch profile for the same effort (see
-#: :func:`_pattern_search_shape`).
-EFFORT_BUDGETS: dict[str, dict[str, object]] = {
-    "none": {"max_evaluations": 1, "max_seconds": 60.0, "max_llm_calls": 1},
-    "quick": {"max_evaluations": 300, "max_seconds": 300.0, "max_llm_calls": 24},
-    "full": {"max_evaluations": 1500, "max_seconds": 1800.0, "max_llm_calls": 100},
+@dataclass(frozen=True)
+class EffortPreset:
+    """What one ``autotune_effort`` changes in :data:`DEFAULTS` (None keeps the default).
+
+    Budgets are caps: a search normally ends earlier, once local refinement has converged and
+    the LLM's answers bring nothing better. ``refine_starts`` and ``refine_steps`` of ``quick``
+    and ``full`` come from Helion's PatternSearch profile (see :func:`_pattern_search_shape`).
+    """
+
+    max_evaluations: int | None = None
+    max_seconds: float | None = None
+    max_llm_calls: int | None = None
+    refine_batch: int | None = None
+    refine_starts: int | None = None
+
+    def changes(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+EFFORT_PRESETS: dict[str, EffortPreset] = {
+    "none": EffortPreset(max_evaluations=1, max_seconds=60.0, max_llm_calls=1),
+    "quick": EffortPreset(max_evaluations=300, max_seconds=300.0, max_llm_calls=24),
+    "full": EffortPreset(max_evaluations=1500, max_seconds=1800.0, max_llm_calls=100),
     # tune_config_space: the objective measures one config at a time in the caller's process,
     # so small refinement batches let LLM proposals in between.
-    "config_space": {"max_evaluations": 50, "max_llm_calls": 40, "refine_batch": 4, "refine_starts": 3},
+    "config_space": EffortPreset(max_evaluations=50, max_llm_calls=40, refine_batch=4, refine_starts=3),
 }
 
 
@@ -111,7 +126,8 @@ def resolve_settings(effort: str, base: OpenEvolveSettings | None = None, **over
     unknown = set(overrides) - {f.name for f in fields(OpenEvolveSettings)}
     if unknown:
         raise TypeError(f"unknown OpenEvolve search settings: {sorted(unknown)}")
-    settings = replace(DEFAULTS, **_pattern_search_shape(effort), **EFFORT_BUDGETS.get(effort, {}))  # type: ignore[arg-type]
+    preset = EFFORT_PRESETS.get(effort, EffortPreset()).changes()
+    settings = replace(DEFAULTS, **{**_pattern_search_shape(effort), **preset})  # type: ignore[arg-type]
     settings = replace(settings, **_from_env())  # type: ignore[arg-type]
     if base is not None:
         changed = {
