@@ -13,6 +13,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from oe_util import FAST
+from oe_util import bind_matmul
 from oe_util import evaluations
 from oe_util import fast_pallas  # noqa: F401 (fixture)
 from oe_util import fresh_matmul
@@ -23,6 +24,7 @@ from oe_util import run_script
 import pytest
 import torch
 
+from helion.autotuner.openevolve_tuner import OpenEvolveSearch
 from helion.autotuner.openevolve_tuner import openevolve_autotuner
 
 if TYPE_CHECKING:
@@ -132,3 +134,20 @@ def test_helion_autotuner_env(name: str, tmp_path: Path, standin: StandinLLM) ->
     # The record holds plain JSON configs.
     for line in evaluations(lines):
         json.dumps(line["config"])
+
+
+@pytest.mark.usefixtures("fast_pallas")
+def test_openevolve_autotuner_builds_what_helions_default_autotuner_fn_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Helion's ``default_autotuner_fn`` takes its search class from ``HELION_AUTOTUNER`` only, so
+    ``openevolve_autotuner`` cannot call it with this search and mirrors it instead (effort
+    profile kwargs, autotune cache layer); this pins the two against each other."""
+    from helion.runtime.settings import default_autotuner_fn
+
+    monkeypatch.setenv("HELION_AUTOTUNER", "OpenEvolveSearch")
+    bound, args = bind_matmul()
+    theirs = default_autotuner_fn(bound, args)
+    ours = openevolve_autotuner()(bound, args)
+    assert type(ours) is type(theirs)
+    assert type(ours.autotuner) is type(theirs.autotuner) is OpenEvolveSearch  # type: ignore[attr-defined]
+    assert ours.autotuner.oe_settings == theirs.autotuner.oe_settings  # type: ignore[attr-defined]
+    assert ours.autotuner.finishing_rounds == theirs.autotuner.finishing_rounds  # type: ignore[attr-defined]

@@ -38,6 +38,8 @@ def test_wheel_ships_only_our_files() -> None:
     assert "helion/autotuner/__init__.py" not in ours
     others = {f for f in ours if f.startswith("helion/")} - {"helion/autotuner/openevolve_tuner.py"}
     assert others and all(f.startswith("helion/autotuner/openevolve/") for f in others), sorted(others)
+    # the product only: no stand-in LLM, test or example support in a user's wheel
+    assert not [f for f in ours if any(w in f for w in ("standin", "test", "example", "kernels"))], sorted(ours)
 
 
 def test_startup_hook_imports_nothing_heavy() -> None:

@@ -56,6 +56,8 @@ def openevolve_autotuner(**settings: object) -> Callable[..., BaseAutotuner]:
     resolve_settings("full", base, **{k: v for k, v in settings.items() if k != "settings"})
 
     def autotuner_fn(bound_kernel: BoundKernel, args: Sequence[object], **kwargs: object) -> BaseAutotuner:
+        # Mirrors Helion's default_autotuner_fn, which cannot be called here: it takes its
+        # search class from HELION_AUTOTUNER alone. test_e2e pins the two against each other.
         import inspect
 
         from helion.autotuner.effort_profile import get_effort_profile

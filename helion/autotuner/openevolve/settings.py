@@ -60,6 +60,7 @@ class OpenEvolveSettings:
 
 DEFAULTS = OpenEvolveSettings()
 
+
 @dataclass(frozen=True)
 class EffortPreset:
     """What one ``autotune_effort`` changes in :data:`DEFAULTS` (None keeps the default).

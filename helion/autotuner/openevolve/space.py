@@ -22,6 +22,7 @@ from helion.autotuner.config_fragment import ListOf
 from helion.autotuner.config_fragment import NumThreadsFragment
 from helion.autotuner.config_fragment import PermutationFragment
 from helion.autotuner.config_fragment import PowerOfTwoFragment
+from helion.autotuner.config_fragment import integer_power_of_two
 from helion.autotuner.config_generation import ConfigGeneration
 from helion.autotuner.llm.configs import validate_sparse_config_shape
 from helion.autotuner.pattern_search import PatternSearch
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
 
 class InvalidCandidate(ValueError):
     """A proposed config is outside the space; the message names the field and the rule."""
-
-
-def _is_pow2(value: object) -> bool:
-    return type(value) is int and value > 0 and value & (value - 1) == 0
 
 
 def fragment_spec(frag: ConfigSpecFragment) -> dict[str, object]:
@@ -78,12 +75,12 @@ def fragment_violation(frag: ConfigSpecFragment, value: object) -> str | None:
         if kind == "threads":
             return (
                 None
-                if value == 0 or (_is_pow2(value) and value <= spec["max"])
+                if value == 0 or (integer_power_of_two(value) and value <= spec["max"])
                 else f"must be 0 or a power of two <= {spec['max']}"
             )  # type: ignore[operator]
         if not spec["min"] <= value <= spec["max"]:  # type: ignore[operator]
             return f"must be in [{spec['min']}, {spec['max']}]"
-        return None if kind == "int" or _is_pow2(value) else "must be a power of two"
+        return None if kind == "int" or integer_power_of_two(value) else "must be a power of two"
     if kind == "permutation":
         ok = isinstance(value, list) and sorted(value) == list(range(spec["length"]))  # type: ignore[arg-type]
         return None if ok else f"must be a permutation of 0..{spec['length'] - 1}"  # type: ignore[operator]
