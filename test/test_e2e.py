@@ -151,3 +151,19 @@ def test_openevolve_autotuner_builds_what_helions_default_autotuner_fn_builds(mo
     assert type(ours.autotuner) is type(theirs.autotuner) is OpenEvolveSearch  # type: ignore[attr-defined]
     assert ours.autotuner.oe_settings == theirs.autotuner.oe_settings  # type: ignore[attr-defined]
     assert ours.autotuner.finishing_rounds == theirs.autotuner.finishing_rounds  # type: ignore[attr-defined]
+
+
+def test_default_and_close_seeds_are_pinned_into_the_final_verification(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The final verification re-times every pinned config: the default always, seeds only when
+    they came within PIN_WITHIN of the best (each finalist costs the final selection time)."""
+    from helion.autotuner.openevolve.search import PIN_WITHIN
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    bound, args = bind_matmul()
+    search = OpenEvolveSearch(bound, args, **{**FAST, "max_evaluations": 6, "refinement": True})
+    search.autotune()
+    pinned = search._pinned_finalist_members  # Helion's finalists that it pins
+    default = search.config_gen.unflatten(search.config_gen.default_flat())
+    assert default in pinned
+    best = min(m.perf for m in search.population)
+    assert all(m.perf <= best * PIN_WITHIN for c, m in pinned.items() if c != default)
