@@ -1,33 +1,46 @@
-"""Stand-in LLM: a local OpenAI-compatible chat server for the tests, examples and benchmarks.
+"""Stand-in LLM: a local OpenAI-compatible server for the tests, examples and benchmarks.
 
-This module owns a stdlib-only HTTP server (``StandinLLM``) that answers
-``POST .../chat/completions`` the way an LLM would answer the OpenEvolve
-autotuner, plus the pure function ``propose`` that writes those answers.
-It replaces only the LLM transport; nothing here imports torch or helion.
+This module owns a stdlib-only HTTP server (``StandinLLM``) that answers the two OpenAI APIs
+the way an LLM would answer a config search, in place of a real LLM. It replaces only the LLM
+transport; nothing here imports torch or helion.
 
-Where the data comes from: everything is read from the request itself.
-The system message supplies the search space (``## Search space`` JSON
-block), the default config (``## Default config`` JSON block) and the batch
-size (``Propose N candidates``).  The user message supplies the current
-program (a ```python block holding ``CANDIDATES = [...]``) and optionally a
-``BEST_CONFIG_JSON: {...}`` feedback line, which is used as the anchor for
-new proposals.  Randomness comes only from a seeded ``random.Random``.
+- ``POST {api_base}/chat/completions`` (OpenAI's chat completions: OpenEvolve, hence this
+  plugin's search): ``messages`` in, a ``chat.completion`` out.
+- ``POST {api_base}/responses`` (OpenAI's Responses API: Helion's own ``LLMGuidedSearch`` and
+  ``LLMSeededLFBOTreeSearch`` with ``provider="openai"``): ``instructions`` and ``input`` (a
+  string, or messages whose content is a string or ``input_text`` parts) in, a ``response``
+  object (``output`` message with one ``output_text`` part, ``output_text``, ``usage``) out.
+- ``GET {api_base}/models`` lists ``standin`` and ``standin:<mode>``.
 
-Behaviour modes (server attribute ``mode`` or per request via the model name
-``standin:<mode>``): neighbors, random, invalid, garbage, empty, huge, code,
-error500, error429, hang, drop.
+Where the data comes from: everything is read from the request itself. The answer text is
+written by ``standin_answers.propose`` from the system and user text, in the dialect of the
+prompt (a program with a ``CANDIDATES`` list for OpenEvolve's prompts, ``{"configs":[...]}``
+JSON for Helion's), whichever API carried it. Randomness comes only from a seeded
+``random.Random``.
 
-CLI: ``python examples/standin_llm.py --port 8011``.
+Modes (server attribute ``mode``, or per request through the model name ``standin:<mode>``):
+
+- text: ``neighbors``, ``random``, ``knowing`` (the ``known_configs`` first, then their
+  neighbours), ``invalid``, ``garbage``, ``empty``, ``huge``, ``code`` (see standin_answers);
+- transport: ``error500``, ``error429`` (with ``Retry-After: 1``), ``hang`` (no answer until
+  the server stops), ``drop`` (connection closed);
+- faults over a text mode BASE (default ``neighbors``): ``fail_after:N[:BASE]`` answers its
+  first N requests in BASE, then HTTP 500 on every later one; ``error500_alternate[:BASE]``
+  answers its odd-numbered requests (1st, 3rd, ...) in BASE and the even ones with HTTP 500.
+  Each fault mode counts its own requests.
+
+CLI: ``python examples/standin_llm.py --port 8011 [--mode MODE] [--known FILE]`` (``--known``: a
+JSON list of configs, or a run record ``.jsonl`` whose best ``ok`` evaluations are known).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import http.server
 import json
+import math
+from pathlib import Path
 import random
-import re
 import sys
 import threading
 import time
@@ -35,459 +48,82 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import NamedTuple
 
+from standin_answers import TEXT_MODES
+from standin_answers import propose
+
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from collections.abc import Sequence
     from typing import Self
 
 Config = dict[str, Any]
-Spec = dict[str, Any]
 
-TEXT_MODES = ("neighbors", "random", "invalid", "garbage", "empty", "huge", "code")
 TRANSPORT_MODES = ("error500", "error429", "hang", "drop")
 MODES = TEXT_MODES + TRANSPORT_MODES
+FAULT_MODES = ("fail_after", "error500_alternate")
 
-DEFAULT_BATCH = 4
-MAX_BATCH = 256
 HANG_LIMIT_S = 600.0
-HUGE_BYTES = 5 * 1024 * 1024
 RECORD_LIMIT = 200
-GARBAGE_TEXT = "I think you should try bigger tiles!!!"
-CODE_LIST = "CANDIDATES = [__import__('os').system('touch /tmp/pwned_standin'), (lambda: 1)(), {\"num_warps\": 4}]"
-_DIFF_MARK = "<<<<<<< SEARCH"
-_LIST_START = re.compile(r"\bCANDIDATES\s*=\s*\[")
-_CURRENT = re.compile(r"#\s*Current Program\s*\n```[^\n]*\n(.*?)```", re.DOTALL)
-_FENCE = re.compile(r"```python[^\n]*\n(.*?)```", re.DOTALL)
-_BEST = re.compile(r"BEST_CONFIG_JSON:\s*(\{.*\})[ \t]*$", re.MULTILINE)
-_BATCH = re.compile(r"Propose (\d+) candidates")
-
-
-# --------------------------------------------------------------------------
-# Prompt parsing
-# --------------------------------------------------------------------------
-
-
-def _json_section(text: str, heading: str) -> Any:
-    """The JSON block following ``## <heading>``, or None."""
-    pattern = r"##\s*" + re.escape(heading) + r"[^\n]*\n.*?```json[^\n]*\n(.*?)```"
-    match = re.search(pattern, text, re.DOTALL)
-    if match is None:
-        return None
-    try:
-        return json.loads(match.group(1))
-    except ValueError:
-        return None
-
-
-def batch_size(system: str) -> int:
-    """N from ``Propose N candidates`` (default 4, capped at MAX_BATCH)."""
-    match = _BATCH.search(system)
-    if match is None:
-        return DEFAULT_BATCH
-    return max(1, min(MAX_BATCH, int(match.group(1))))
-
-
-def current_program(user: str) -> str | None:
-    """Parent program: block under ``# Current Program``, else first ```python block."""
-    match = _CURRENT.search(user) or _FENCE.search(user)
-    return match.group(1) if match else None
-
-
-def _close_bracket(text: str, open_at: int) -> int | None:
-    """Index just past the bracket matching ``text[open_at]``, skipping strings."""
-    depth, quote, i = 0, "", open_at
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "[({":
-            depth += 1
-        elif ch in "])}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
-
-
-def candidates_span(text: str, start: int = 0) -> tuple[int, int] | None:
-    """(begin, end) of the first ``CANDIDATES = [...]`` assignment at or after start."""
-    match = _LIST_START.search(text, start)
-    if match is None:
-        return None
-    end = _close_bracket(text, match.end() - 1)
-    return None if end is None else (match.start(), end)
-
-
-def _literal_list(text: str, span: tuple[int, int]) -> list[Any] | None:
-    source = text[span[0] : span[1]]
-    try:
-        value = ast.literal_eval(source[source.index("[") :])
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
-    return value if isinstance(value, list) else None
-
-
-def _first_candidates(text: str) -> list[Config] | None:
-    """Dicts of the first parseable ``CANDIDATES`` list in text."""
-    pos = 0
-    while (span := candidates_span(text, pos)) is not None:
-        items = _literal_list(text, span)
-        dicts = [c for c in items or [] if isinstance(c, dict)]
-        if dicts:
-            return dicts
-        pos = span[1]
-    return None
-
-
-def _best_config(user: str) -> Config | None:
-    for match in _BEST.finditer(user):
-        try:
-            value = json.loads(match.group(1))
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-    return None
-
-
-def _anchors(user: str, default: Config) -> list[Config]:
-    """Full configs to propose around.
-
-    BEST_CONFIG_JSON if present, else the parent's CANDIDATES, else the first
-    parseable CANDIDATES list anywhere in the user text, else the default.
-    """
-    best = _best_config(user)
-    if best is not None:
-        return [{**default, **best}]
-    for text in (current_program(user), user):
-        found = _first_candidates(text or "")
-        if found:
-            return [{**default, **c} for c in found]
-    return [dict(default)]
-
-
-# --------------------------------------------------------------------------
-# Search-space specs
-# --------------------------------------------------------------------------
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_pow2(value: object) -> bool:
-    return _is_int(value) and value > 0 and value & (value - 1) == 0  # type: ignore[operator]
-
-
-def _same(a: object, b: object) -> bool:
-    """Equality that does not confuse True with 1."""
-    return type(a) is type(b) and a == b
-
-
-def _pow2_range(lo: int, hi: int) -> list[int]:
-    values, x = [], 1
-    while x <= hi:
-        if x >= lo:
-            values.append(x)
-        x *= 2
-    return values
-
-
-def _domain(spec: Spec) -> list[Any] | None:
-    """Every valid value for small scalar specs; None for structured ones."""
-    kind = spec.get("type")
-    if kind == "pow2":
-        return _pow2_range(int(spec["min"]), int(spec["max"]))
-    if kind in ("enum", "choice"):
-        return list(spec["choices"])
-    if kind == "bool":
-        return [False, True]
-    if kind == "threads":
-        return [0, *_pow2_range(1, int(spec["max"]))]
-    if kind == "fixed":
-        return [spec.get("value")]
-    return None
-
-
-def value_is_valid(spec: Spec, value: object) -> bool:
-    """Whether value lies in the field spec."""
-    kind = spec.get("type")
-    if kind == "permutation":
-        n = int(spec["length"])
-        return isinstance(value, list) and sorted(value) == list(range(n)) and all(map(_is_int, value))
-    if kind == "list":
-        items = spec["items"]
-        return (
-            isinstance(value, list)
-            and len(value) == len(items)
-            and all(value_is_valid(s, v) for s, v in zip(items, value, strict=True))
-        )
-    if kind == "fixed":
-        return value == spec.get("value")
-    if kind == "int":
-        return _is_int(value) and int(spec["min"]) <= value <= int(spec["max"])  # type: ignore[operator]
-    domain = _domain(spec)
-    return domain is None or any(_same(value, d) for d in domain)
-
-
-def config_is_valid(space: dict[str, Spec], config: Config) -> bool:
-    """Whether every key is a field of space and every value is valid."""
-    return all(k in space and value_is_valid(space[k], v) for k, v in config.items())
-
-
-def random_value(spec: Spec, rng: random.Random) -> Any:
-    """A uniformly random valid value for the spec."""
-    kind = spec.get("type")
-    if kind == "permutation":
-        perm = list(range(int(spec["length"])))
-        rng.shuffle(perm)
-        return perm
-    if kind == "list":
-        return [random_value(s, rng) for s in spec["items"]]
-    if kind == "int":
-        return rng.randint(int(spec["min"]), int(spec["max"]))
-    domain = _domain(spec)
-    return rng.choice(domain) if domain else spec.get("value")
-
-
-def _step(domain: list[Any], value: object, rng: random.Random, adjacent: bool) -> Any:
-    index = next((i for i, d in enumerate(domain) if _same(value, d)), None)
-    if index is None:
-        return rng.choice(domain)
-    if adjacent:
-        options = [domain[j] for j in (index - 1, index + 1) if 0 <= j < len(domain)]
-    else:
-        options = domain[:index] + domain[index + 1 :]
-    return rng.choice(options) if options else value
-
-
-def neighbor_value(spec: Spec, value: object, rng: random.Random) -> Any:
-    """A neighbouring valid value (or value itself when the field cannot move)."""
-    kind = spec.get("type")
-    if kind == "permutation":
-        return _swap_two(value, rng)
-    if kind == "list":
-        return _mutate_item(spec["items"], value, rng)
-    if kind == "int":
-        return _step_int(spec, value, rng)
-    domain = _domain(spec)
-    if not domain or kind == "fixed":
-        return value
-    return _step(domain, value, rng, adjacent=kind in ("pow2", "threads"))
-
-
-def _step_int(spec: Spec, value: Any, rng: random.Random) -> Any:
-    lo, hi = int(spec["min"]), int(spec["max"])
-    if not value_is_valid(spec, value):
-        return rng.randint(lo, hi)
-    options = [v for v in (value - 1, value + 1) if lo <= v <= hi]
-    return rng.choice(options) if options else value
-
-
-def _swap_two(value: Any, rng: random.Random) -> Any:
-    if not isinstance(value, list) or len(value) < 2:
-        return value
-    i, j = rng.sample(range(len(value)), 2)
-    out = list(value)
-    out[i], out[j] = out[j], out[i]
-    return out
-
-
-def _mutate_item(items: list[Spec], value: Any, rng: random.Random) -> Any:
-    if not isinstance(value, list) or len(value) != len(items):
-        return value
-    order = list(range(len(items)))
-    rng.shuffle(order)
-    for i in order:
-        new = neighbor_value(items[i], value[i], rng)
-        if new != value[i]:
-            return [*value[:i], new, *value[i + 1 :]]
-    return value
-
-
-def _sanitize(space: dict[str, Spec], config: Config, rng: random.Random) -> Config:
-    """Config restricted to space fields; invalid or missing values made random."""
-    out = {}
-    for key, spec in space.items():
-        value = config.get(key)
-        out[key] = value if value_is_valid(spec, value) else random_value(spec, rng)
-    return out
-
-
-# --------------------------------------------------------------------------
-# Candidate generation per mode
-# --------------------------------------------------------------------------
-
-
-def _sparse(config: Config, default: Config, keep: set[str]) -> Config:
-    return {k: v for k, v in config.items() if k in keep or not _same(v, default.get(k))}
-
-
-def _key(config: Config) -> str:
-    return json.dumps(config, sort_keys=True, default=repr)
-
-
-def _mutate(space: dict[str, Spec], anchor: Config, rng: random.Random) -> tuple[Config, set[str]]:
-    """Anchor with 1 or 2 tunable fields moved to neighbouring values."""
-    config, moved = dict(anchor), set()
-    keys = [k for k, s in space.items() if s.get("type") != "fixed"]
-    rng.shuffle(keys)
-    want = rng.choice((1, 2))
-    for key in keys:
-        new = neighbor_value(space[key], config[key], rng)
-        if new != config[key] or type(new) is not type(config[key]):
-            config[key] = new
-            moved.add(key)
-        if len(moved) >= want:
-            break
-    return config, moved
-
-
-def _neighbors(space: dict[str, Spec], default: Config, user: str, n: int, rng: random.Random) -> list[Config]:
-    anchors = [_sanitize(space, a, rng) for a in _anchors(user, default)]
-    seen = {_key(_sparse(a, default, set())) for a in anchors}
-    out: list[Config] = []
-    for _ in range(n * 50):
-        if len(out) >= n:
-            break
-        config, moved = _mutate(space, rng.choice(anchors), rng)
-        candidate = _sparse(config, default, moved)
-        if moved and _key(candidate) not in seen:
-            seen.add(_key(candidate))
-            out.append(candidate)
-    return out
-
-
-def _random(space: dict[str, Spec], default: Config, n: int, rng: random.Random) -> list[Config]:
-    out: list[Config] = []
-    seen: set[str] = set()
-    for _ in range(n * 50):
-        if len(out) >= n:
-            break
-        config = {k: random_value(s, rng) for k, s in space.items() if s.get("type") != "fixed"}
-        candidate = _sparse(config, default, set())
-        if _key(candidate) not in seen:
-            seen.add(_key(candidate))
-            out.append(candidate)
-    return out
-
-
-def _invalid_for(key: str, spec: Spec) -> list[Config]:
-    """Out-of-space values for one field."""
-    kind = spec.get("type")
-    if kind == "pow2":
-        return [{key: 3}, {key: int(spec["max"]) * 2}]
-    if kind == "int":
-        return [{key: int(spec["max"]) + 1}]
-    if kind in ("enum", "choice"):
-        return [{key: "not_a_choice"}]
-    if kind == "bool":
-        return [{key: "yes"}]
-    if kind == "threads":
-        return [{key: 3}]
-    if kind == "permutation":
-        return [{key: [0] * (int(spec["length"]) + 1)}]
-    if kind == "list":
-        return [{key: [None] * (len(spec["items"]) + 1)}]
-    return []
-
-
-def _invalid(space: dict[str, Spec], n: int, rng: random.Random) -> list[Config]:
-    pool = [c for key, spec in space.items() for c in _invalid_for(key, spec)]
-    rng.shuffle(pool)
-    pool.insert(min(1, len(pool)), {"not_a_field": 1})
-    return [pool[i % len(pool)] for i in range(n)]
-
-
-# --------------------------------------------------------------------------
-# Rendering
-# --------------------------------------------------------------------------
-
-
-def render_candidates(candidates: list[Config]) -> str:
-    """``CANDIDATES = [...]`` source, one Python-literal dict per line."""
-    return "\n".join(["CANDIDATES = [", *(f"    {c!r}," for c in candidates), "]"])
-
-
-def _skeleton(listing: str) -> str:
-    doc = '"""Candidate configs (data only, never executed)."""'
-    return f"{doc}\n# EVOLVE-BLOCK-START\n{listing}\n# EVOLVE-BLOCK-END\n"
-
-
-def _full_rewrite(parent: str | None, listing: str) -> str:
-    span = candidates_span(parent) if parent else None
-    program = _skeleton(listing) if parent is None or span is None else parent[: span[0]] + listing + parent[span[1] :]
-    return f"Here are new candidate configs.\n\n```python\n{program.rstrip()}\n```\n"
-
-
-def _diff(parent: str | None, listing: str) -> str:
-    span = candidates_span(parent) if parent else None
-    if parent is None or span is None:
-        return _full_rewrite(parent, listing)
-    old = parent[span[0] : span[1]]
-    block = f"{_DIFF_MARK}\n{old}\n=======\n{listing}\n>>>>>>> REPLACE"
-    return f"Updated candidates.\n\n{block}\n"
-
-
-def _huge_listing(listing: str) -> str:
-    line = "# " + "padding " * 12 + "\n"
-    return listing + "\n" + line * (HUGE_BYTES // len(line))
-
-
-class Prompt(NamedTuple):
-    """What a request asks for, parsed from its system and user text."""
-
-    space: dict[str, Spec]
-    default: Config
-    user: str
-    n: int
-
-
-def parse_prompt(system: str, user: str) -> Prompt:
-    """Search space, default config and batch size from the system text."""
-    space = _json_section(system, "Search space")
-    default = _json_section(system, "Default config")
-    return Prompt(
-        space=space if isinstance(space, dict) else {},
-        default=default if isinstance(default, dict) else {},
-        user=user,
-        n=batch_size(system),
+KNOWN_FROM_RECORD = 4
+
+
+class Mode(NamedTuple):
+    """A parsed mode: its name, the text mode a fault mode answers in, fail_after's N."""
+
+    name: str
+    base: str
+    limit: int = 0
+
+
+def parse_mode(text: str) -> Mode:
+    """``neighbors`` / ``error500`` / ``fail_after:3`` / ``fail_after:3:knowing`` /
+    ``error500_alternate[:BASE]`` as a Mode; ValueError for anything else."""
+    name, *args = text.split(":")
+    if name in MODES and not args:
+        return Mode(name, name)
+    if name == "fail_after" and args and args[0].isdigit() and len(args) <= 2:
+        base = args[1] if len(args) == 2 else "neighbors"
+        if base in TEXT_MODES:
+            return Mode(name, base, int(args[0]))
+    if name == "error500_alternate" and len(args) <= 1:
+        base = args[0] if args else "neighbors"
+        if base in TEXT_MODES:
+            return Mode(name, base)
+    raise ValueError(
+        f"unknown standin mode {text!r}; expected one of {MODES}, fail_after:N[:BASE] or "
+        f"error500_alternate[:BASE] with BASE one of {TEXT_MODES}"
     )
 
 
-def _listing(mode: str, prompt: Prompt, rng: random.Random) -> str:
-    space, default, n = prompt.space, prompt.default, prompt.n
-    if mode == "code":
-        return CODE_LIST
-    if mode == "random":
-        return render_candidates(_random(space, default, n, rng))
-    if mode == "invalid":
-        return render_candidates(_invalid(space, n, rng))
-    found = _neighbors(space, default, prompt.user, n, rng)
-    listing = render_candidates(found or _anchors(prompt.user, default)[:n])
-    return _huge_listing(listing) if mode == "huge" else listing
+def load_known(path: str | Path, top: int = KNOWN_FROM_RECORD) -> list[Config]:
+    """Known configs from a file: a JSON list of configs, or a run record (``.jsonl``) whose
+    ``ok`` evaluations with the lowest ``perf`` are taken (at most ``top``, fastest first)."""
+    text = Path(path).read_text()
+    if str(path).endswith(".jsonl"):
+        return _best_of_record(text, top)
+    data = json.loads(text)
+    if not isinstance(data, list) or not all(isinstance(c, dict) for c in data):
+        raise ValueError(f"{path}: expected a JSON list of configs (objects)")
+    return data
 
 
-def propose(system: str, user: str, mode: str, rng: random.Random) -> str:
-    """The assistant text for a text mode (see TEXT_MODES)."""
-    if mode == "garbage":
-        return GARBAGE_TEXT
-    if mode == "empty":
-        return ""
-    if mode not in TEXT_MODES:
-        raise ValueError(f"not a text mode: {mode!r}")
-    listing = _listing(mode, parse_prompt(system, user), rng)
-    render = _diff if _DIFF_MARK in system or _DIFF_MARK in user else _full_rewrite
-    return render(current_program(user), listing)
+def _best_of_record(text: str, top: int) -> list[Config]:
+    measured: list[tuple[float, Config]] = []
+    for line in text.splitlines():
+        entry = json.loads(line) if line.strip() else {}
+        perf, config = entry.get("perf"), entry.get("config")
+        ok = entry.get("kind") == "evaluation" and entry.get("status") == "ok"
+        if ok and isinstance(perf, (int, float)) and math.isfinite(perf) and isinstance(config, dict):
+            measured.append((float(perf), config))
+    out: list[Config] = []
+    for _, config in sorted(measured, key=lambda pair: pair[0]):
+        if config not in out:
+            out.append(config)
+    return out[:top]
 
 
 # --------------------------------------------------------------------------
-# HTTP server
+# The two APIs: request bodies in, response objects out
 # --------------------------------------------------------------------------
 
 
@@ -500,19 +136,45 @@ def _text(content: object) -> str:
     return ""
 
 
-def split_messages(body: dict[str, Any]) -> tuple[str, str, int]:
-    """(system text, last user text, total prompt characters) of a chat request."""
-    messages = body.get("messages") or []
-    system = [_text(body.get("system"))]
-    users = [""]
+class Exchange(NamedTuple):
+    """What a request says, whichever API carried it."""
+
+    system: str  # system and developer text, joined
+    users: list[str]  # every user message, in order
+    messages: list[dict[str, Any]]  # what the server records
+    chars: int  # prompt characters (usage counts a token per 4)
+
+
+def _exchange(messages: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> Exchange:
+    system, users, chars = [], [], 0
     for message in messages:
         role, text = message.get("role"), _text(message.get("content"))
+        chars += len(text)
         if role in ("system", "developer"):
             system.append(text)
         elif role == "user":
             users.append(text)
-    chars = sum(len(_text(m.get("content"))) for m in messages)
-    return "\n\n".join(s for s in system if s), users[-1], chars
+    return Exchange("\n\n".join(s for s in system if s), users, recorded, chars)
+
+
+def split_messages(body: dict[str, Any]) -> Exchange:
+    """A chat-completions request: ``messages`` (and a ``system`` string, if any)."""
+    messages = body.get("messages")
+    messages = messages if isinstance(messages, list) else []
+    extra = [{"role": "system", "content": body["system"]}] if body.get("system") else []
+    return _exchange(extra + [m for m in messages if isinstance(m, dict)], messages)
+
+
+def split_input(body: dict[str, Any]) -> Exchange:
+    """A Responses request: ``instructions`` (system text) and ``input``, a string (one user
+    message) or a list of messages (``role`` and ``content``)."""
+    items = body.get("input")
+    items = [{"role": "user", "content": items}] if isinstance(items, str) else items
+    messages = [{"role": "system", "content": _text(body.get("instructions"))}] if body.get("instructions") else []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            messages.append({"role": item.get("role", "user"), "content": _text(item.get("content"))})
+    return _exchange(messages, messages)
 
 
 def completion(model: str, text: str, prompt_chars: int, number: int) -> dict[str, Any]:
@@ -533,6 +195,40 @@ def completion(model: str, text: str, prompt_chars: int, number: int) -> dict[st
         ],
         "usage": usage,
     }
+
+
+def response(model: str, text: str, prompt_chars: int, number: int) -> dict[str, Any]:
+    """An OpenAI Responses ``response`` object with one assistant message."""
+    usage = {"input_tokens": prompt_chars // 4, "output_tokens": len(text) // 4}
+    usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
+    part = {"type": "output_text", "text": text, "annotations": []}
+    message = {"type": "message", "id": f"msg_standin_{number}", "status": "completed", "role": "assistant"}
+    return {
+        "id": f"resp_standin_{number}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": model,
+        "output": [{**message, "content": [part]}],
+        "output_text": text,
+        "usage": usage,
+    }
+
+
+class Api(NamedTuple):
+    """One OpenAI API: the path suffix it answers, how to read a request, how to answer."""
+
+    path: str
+    split: Callable[[dict[str, Any]], Exchange]
+    answer: Callable[[str, str, int, int], dict[str, Any]]
+
+
+APIS = (Api("/chat/completions", split_messages, completion), Api("/responses", split_input, response))
+
+
+# --------------------------------------------------------------------------
+# HTTP server
+# --------------------------------------------------------------------------
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -558,7 +254,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
-            ids = ["standin", *(f"standin:{m}" for m in MODES)]
+            ids = ["standin", *(f"standin:{m}" for m in (*MODES, "error500_alternate"))]
             data = [{"id": i, "object": "model", "created": 0, "owned_by": "standin"} for i in ids]
             self.reply_json(200, {"object": "list", "data": data})
         else:
@@ -567,7 +263,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if not self.path.split("?")[0].rstrip("/").endswith("/chat/completions"):
+        path = self.path.split("?")[0].rstrip("/")
+        api = next((a for a in APIS if path.endswith(a.path)), None)
+        if api is None:
             self.reply_error(404, f"no route {self.path}")
             return
         try:
@@ -575,7 +273,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except ValueError:
             self.reply_error(400, "request body is not JSON")
             return
-        self.server.owner.handle_chat(self, body if isinstance(body, dict) else {})
+        self.server.owner.handle(self, api, body if isinstance(body, dict) else {})
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -590,7 +288,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class StandinLLM:
-    """OpenAI-compatible stand-in LLM server; see the module docstring for modes."""
+    """OpenAI-compatible stand-in LLM server; see the module docstring for APIs and modes."""
 
     def __init__(
         self,
@@ -599,17 +297,21 @@ class StandinLLM:
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
+        *,
+        known_configs: Sequence[Config] = (),
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
+        if parse_mode(mode).base == "knowing" and not known_configs:
+            raise ValueError("mode 'knowing' needs known_configs")
         self.mode = mode
         self.latency_s = latency_s
         self.host = host
         self.port = port
+        self.known_configs = [dict(c) for c in known_configs]
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.stopping = threading.Event()
         self._requests = 0
+        self._fault_counts: dict[str, int] = {}
         self._prompts: list[list[dict[str, Any]]] = []
         self._responses: list[str] = []
         self._server: _Server | None = None
@@ -661,13 +363,14 @@ class StandinLLM:
 
     @property
     def requests(self) -> int:
-        """Number of chat-completion requests received."""
+        """Number of requests received (both APIs)."""
         with self._lock:
             return self._requests
 
     @property
     def prompts(self) -> list[list[dict[str, Any]]]:
-        """Message lists of the last RECORD_LIMIT requests."""
+        """Message lists of the last RECORD_LIMIT requests (a Responses request's
+        ``instructions`` first, as a system message; its contents as text)."""
         with self._lock:
             return list(self._prompts)
 
@@ -695,15 +398,29 @@ class StandinLLM:
             return model.split(":", 1)[1]
         return self.mode
 
+    def _answer_mode(self, text: str) -> str:
+        """The text or transport mode this request gets; a fault mode counts it first."""
+        mode = parse_mode(text)
+        if mode.name not in FAULT_MODES:
+            return mode.name
+        with self._lock:
+            count = self._fault_counts[text] = self._fault_counts.get(text, 0) + 1
+        failing = count > mode.limit if mode.name == "fail_after" else count % 2 == 0
+        return "error500" if failing else mode.base
+
     def _sleep(self, seconds: float) -> bool:
         """Sleep, interruptible by stop(); True when the server is stopping."""
         return self.stopping.wait(seconds) if seconds > 0 else self.stopping.is_set()
 
-    def handle_chat(self, handler: _Handler, body: dict[str, Any]) -> None:
-        """Answer one chat-completion request according to its mode."""
-        messages = body.get("messages") if isinstance(body.get("messages"), list) else []
-        number, rng = self._record(messages)  # type: ignore[arg-type]
-        mode = self.mode_for(body.get("model"))
+    def handle(self, handler: _Handler, api: Api, body: dict[str, Any]) -> None:
+        """Answer one request of either API according to its mode."""
+        exchange = api.split(body)
+        number, rng = self._record(exchange.messages)
+        try:
+            mode = self._answer_mode(self.mode_for(body.get("model")))
+        except ValueError as e:
+            handler.reply_error(400, str(e))
+            return
         if self._sleep(self.latency_s) or mode == "drop":
             handler.close_connection = True
             return
@@ -711,13 +428,9 @@ class StandinLLM:
         if transport is not None:
             transport(self, handler)
             return
-        if mode not in TEXT_MODES:
-            handler.reply_error(400, f"unknown standin mode {mode!r}")
-            return
-        system, user, chars = split_messages(body)
-        text = propose(system, user, mode, rng)
+        text = propose(exchange.system, exchange.users, mode, rng, self.known_configs)
         self._record_response(text)
-        handler.reply_json(200, completion(str(body.get("model", "standin")), text, chars, number))
+        handler.reply_json(200, api.answer(str(body.get("model", "standin")), text, exchange.chars, number))
 
 
 def _reply_500(_llm: StandinLLM, handler: _Handler) -> None:
@@ -743,17 +456,36 @@ _TRANSPORT: dict[str, Callable[[StandinLLM, _Handler], None]] = {
 }
 
 
+def _mode_arg(text: str) -> str:
+    try:
+        parse_mode(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def main(argv: list[str] | None = None) -> None:
     """CLI: serve until Ctrl-C."""
-    parser = argparse.ArgumentParser(description="OpenAI-compatible stand-in LLM server")
+    parser = argparse.ArgumentParser(description="OpenAI-compatible stand-in LLM server (chat completions, Responses)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8011)
-    parser.add_argument("--mode", default="neighbors", choices=MODES)
+    parser.add_argument(
+        "--mode", type=_mode_arg, default=None, help="default: knowing with --known, else neighbors (module docstring)"
+    )
+    parser.add_argument(
+        "--known", default=None, help="a JSON list of configs, or a run record .jsonl (its best ok ones)"
+    )
+    parser.add_argument("--known-top", type=int, default=KNOWN_FROM_RECORD, help="configs taken from a run record")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    llm = StandinLLM(args.mode, args.latency, args.seed, args.host, args.port).start()
-    print(llm.url, flush=True)
+    known = load_known(args.known, args.known_top) if args.known else []
+    mode = args.mode or ("knowing" if args.known else "neighbors")
+    try:
+        llm = StandinLLM(mode, args.latency, args.seed, args.host, args.port, known_configs=known).start()
+    except ValueError as e:
+        parser.error(str(e))
+    print(f"{llm.url} (mode {mode}, {len(known)} known configs)", flush=True)
     try:
         while True:
             time.sleep(3600)
