@@ -26,6 +26,7 @@ here imports torch or helion; randomness comes only from the ``random.Random`` p
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from collections.abc import Sequence
 import json
 import random
@@ -89,26 +90,29 @@ def current_program(user: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _close_bracket(text: str, open_at: int) -> int | None:
-    """Index just past the bracket matching ``text[open_at]``, skipping strings."""
-    depth, quote, i = 0, "", open_at
-    while i < len(text):
+def _scan(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """(index, character, bracket depth after it) of each character outside string literals."""
+    depth, quote, escaped = 0, "", False
+    for i in range(start, len(text)):
         ch = text[i]
         if quote:
-            if ch == "\\":
-                i += 1
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
             elif ch == quote:
                 quote = ""
-        elif ch in "'\"":
+            continue
+        if ch in "'\"":
             quote = ch
-        elif ch in "[({":
-            depth += 1
-        elif ch in "])}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
+            continue
+        depth += (ch in "[({") - (ch in "])}")
+        yield i, ch, depth
+
+
+def _close_bracket(text: str, open_at: int) -> int | None:
+    """Index just past the bracket matching ``text[open_at]``, skipping strings."""
+    return next((i + 1 for i, _, depth in _scan(text, open_at) if depth == 0), None)
 
 
 def candidates_span(text: str, start: int = 0) -> tuple[int, int] | None:
@@ -175,20 +179,8 @@ def _anchors(user: str, default: Config) -> list[Config]:
 
 def _split_top_level(text: str) -> list[str]:
     """``a(x, y), b`` -> ``["a(x, y)", "b"]``: commas outside brackets and quotes."""
-    parts, depth, quote, start = [], 0, "", 0
-    for i, ch in enumerate(text):
-        if quote:
-            quote = "" if ch == quote and text[i - 1] != "\\" else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    parts.append(text[start:].strip())
+    cuts = [i for i, ch, depth in _scan(text) if ch == "," and depth == 0]
+    parts = [text[i + 1 : j].strip() for i, j in zip([-1, *cuts], [*cuts, len(text)], strict=True)]
     return [p for p in parts if p]
 
 

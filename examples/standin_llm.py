@@ -167,12 +167,12 @@ def split_messages(body: dict[str, Any]) -> Exchange:
 
 def split_input(body: dict[str, Any]) -> Exchange:
     """A Responses request: ``instructions`` (system text) and ``input``, a string (one user
-    message) or a list of messages (``role`` and ``content``)."""
+    message) or a list of items, of which messages (``role`` and ``content``) count."""
     items = body.get("input")
     items = [{"role": "user", "content": items}] if isinstance(items, str) else items
     messages = [{"role": "system", "content": _text(body.get("instructions"))}] if body.get("instructions") else []
     for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict):
+        if isinstance(item, dict) and item.get("type", "message") == "message":
             messages.append({"role": item.get("role", "user"), "content": _text(item.get("content"))})
     return _exchange(messages, messages)
 
