@@ -19,7 +19,6 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from contextlib import contextmanager
-import json
 import os
 from pathlib import Path
 import tempfile
@@ -76,12 +75,11 @@ def fallback_reason(search: object | None, record: Path) -> str | None:
     reason = getattr(inner, "fallback_reason", None)
     if reason:
         return str(reason)
-    if record.exists():
-        for line in record.read_text().splitlines():
-            entry = json.loads(line)
-            if entry.get("kind") == "fallback":
-                return str(entry.get("reason"))
-    return None
+    from helion.autotuner.openevolve.record import last_line
+    from helion.autotuner.openevolve.record import read_record
+
+    fallback = last_line(read_record(record), "fallback")
+    return str(fallback["reason"]) if fallback else None
 
 
 def add_llm_options(parser: argparse.ArgumentParser) -> None:

@@ -1,8 +1,8 @@
 """Estimate the LLM cost of tuning runs from the token counts in their run records.
 
 The search's run record (``record_path``) ends with a ``summary`` line holding
-``prompt_tokens`` and ``completion_tokens``, summed from the usage OpenEvolve reports for each
-LLM answer. The cost is those counts times your model's prices, given in dollars per million
+``prompt_tokens`` and ``completion_tokens``, summed from the usage the LLM reports with each
+answer. The cost is those counts times your model's prices, given in dollars per million
 tokens (defaults: 0.15 input / 0.60 output, the list prices we assumed for gpt-4o-mini; check
 your provider's). With the bundled stand-in LLM the counts are characters / 4 of the real
 prompts and of the stand-in's answers: indicative for the prompt side only, since a real
@@ -14,18 +14,10 @@ model's answers are usually longer.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-
-def summary_of(path: Path) -> dict[str, object] | None:
-    last = None
-    for line in path.read_text().splitlines():
-        if line.strip():
-            entry = json.loads(line)
-            if entry.get("kind") == "summary":
-                last = entry
-    return last
+from helion.autotuner.openevolve.record import last_line
+from helion.autotuner.openevolve.record import read_record
 
 
 def main() -> None:
@@ -38,7 +30,7 @@ def main() -> None:
     print(f"{'record':<40} {'LLM calls':>9} {'prompt tok':>11} {'completion tok':>14} {'est. cost $':>11}")
     total = 0.0
     for path in a.records:
-        s = summary_of(path)
+        s = last_line(read_record(path), "summary")
         if s is None:
             print(f"{path.name:<40} no summary line (the run did not finish)")
             continue

@@ -4,6 +4,7 @@ Every candidate the search measured or rejected is written as it happens (config
 came from, latency or failure reason, time since the start), so a run that is interrupted
 still leaves its record. :class:`TimeSplit` accumulates wall time by activity; the summary
 line and the final ``summary`` record are derived from it and the counters here.
+:func:`read_record` and :func:`last_line` read a record back (examples, scripts, tests).
 """
 
 from __future__ import annotations
@@ -119,3 +120,25 @@ class RunRecord:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def read_record(path: str | Path) -> list[dict[str, object]]:
+    """The lines of a run record, oldest first; none if it does not exist. A last line cut off
+    by an interrupted run is skipped."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines: list[dict[str, object]] = []
+    for text in path.read_text().splitlines():
+        if text.strip():
+            try:
+                lines.append(json.loads(text))
+            except json.JSONDecodeError:
+                continue
+    return lines
+
+
+def last_line(lines: list[dict[str, object]], kind: str) -> dict[str, object] | None:
+    """The last line of ``kind`` (``summary``, ``fallback``, ``stop``...), or None."""
+    return next((line for line in reversed(lines) if line.get("kind") == kind), None)
+
