@@ -203,6 +203,17 @@ def test_converged_search_waits_a_tenth_of_its_time_for_an_answer_due_within_it(
     assert decide(rule, 301.5, elapsed=301.5, next_answer_due=300.5)[0] == "stop"
 
 
+def test_a_search_that_converged_before_any_answer_waits_for_the_first_one() -> None:
+    rule = StopRule(max_wait_s=60.0, first_answer_wait_s=30.0)
+    # converged 8 s in, the first round of requests (sent at the start) not answered yet
+    assert decide(rule, 8.0, answers_used=0)[0] == "wait"
+    assert decide(rule, 29.0, elapsed=29.0, answers_used=0)[0] == "wait"
+    decision, why = decide(rule, 30.5, elapsed=30.5, answers_used=0)
+    assert decision == "stop" and "no LLM answer came within 30 s" in why
+    # an LLM that failed or was never there is not waited for
+    assert decide(StopRule(max_wait_s=60.0, first_answer_wait_s=30.0), 8.0, answers_used=0, llm_live=False)[0] == "stop"
+
+
 def test_any_measured_batch_restarts_the_convergence_clock() -> None:
     rule = StopRule(max_wait_s=60.0)
     assert decide(rule, 30.0, next_answer_due=32.0)[0] == "wait"  # converged at 30 s, waits until 33 s

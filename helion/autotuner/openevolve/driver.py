@@ -85,7 +85,7 @@ class SearchDriver(Generic[C]):
             prune_ratio=options.refine_prune_ratio,
         )
         deadline = math.inf if options.max_seconds is None else time.perf_counter() + options.max_seconds
-        self.stop = StopRule(options.converge_wait_s, deadline, options.budget_exceeded)
+        self.stop = StopRule(options.converge_wait_s, options.first_answer_wait_s, deadline, options.budget_exceeded)
         self.fallback_reason: str | None = None
         self.stop_reason: str | None = None
         self.session = EngineSession(options.keep_output_dir)
@@ -204,6 +204,7 @@ class SearchDriver(Generic[C]):
                     llm_live=self._llm_live(),
                     stagnant_answers=self.credit.stagnant,
                     next_answer_due=self.llm.next_answer_due(),
+                    answers_used=self.record.counters.proposals,
                 )
                 if decision == "stop":
                     return self._end(why)

@@ -34,6 +34,7 @@ class DriverOptions:
     refine_min_improvement: float
     refine_prune_ratio: float
     converge_wait_s: float  # the longest a converged search waits for LLM answers
+    first_answer_wait_s: float  # from the start: how long a converged search waits for the first answer
     engine_job: dict[str, object] = field(default_factory=dict)
     system_message: str = ""
     title: str = "Candidate configs"

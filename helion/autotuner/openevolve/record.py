@@ -141,4 +141,3 @@ def read_record(path: str | Path) -> list[dict[str, object]]:
 def last_line(lines: list[dict[str, object]], kind: str) -> dict[str, object] | None:
     """The last line of ``kind`` (``summary``, ``fallback``, ``stop``...), or None."""
     return next((line for line in reversed(lines) if line.get("kind") == kind), None)
-

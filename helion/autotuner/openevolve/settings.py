@@ -99,6 +99,11 @@ def _pattern_search_shape(effort: str) -> dict[str, object]:
     return {} if ps is None else {"refine_starts": ps.copies, "refine_steps": ps.max_generations}
 
 
+#: A search that converged before any LLM answer arrived waits for one until this long after its
+#: start (at most ``llm_timeout_s``): the first requests leave at the start, so a knowing LLM's
+#: first answer is due one LLM latency later.
+FIRST_ANSWER_WAIT_S = 30.0
+
 _ENV = "HELION_OPENEVOLVE_"
 
 
@@ -223,4 +228,5 @@ def driver_options(
         ratio_scores=ratio_scores,
         budget_exceeded=budget_exceeded,
         converge_wait_s=float(s.llm_timeout_s),
+        first_answer_wait_s=float(min(s.llm_timeout_s, FIRST_ANSWER_WAIT_S)),
     )

@@ -9,10 +9,13 @@
   can bring nothing more: it failed, OpenEvolve finished its iterations, or the last
   :data:`MAX_STAGNANT_ANSWERS` LLM answers brought nothing better (Helion's LLM search stops
   after two stagnant rounds too).
+- ``wait`` for the LLM's first answer while none has been used, until ``first_answer_wait_s``
+  after the start: the first round of requests leaves when the search starts, so its answers are
+  due one LLM latency later, and a search that converged sooner (a small kernel, a fast device)
+  would otherwise never hear what the LLM knows.
 - ``wait`` for the LLM answers in flight otherwise, for at most a tenth of the time searched
   when refinement converged (never over ``max_wait_s``), and only while the next answer is due
-  within that wait; ``stop`` after that. The first round of requests leaves when the search
-  starts, so its answers are due within one LLM latency.
+  within that wait; ``stop`` after that.
 
 :class:`AnswerCredit` keeps the count of stagnant answers: each LLM answer, once measured, either
 beat the best config measured before it (by ``min_improvement``) or it did not.
@@ -62,6 +65,7 @@ class StopRule:
     """Answers "stop now?" for the loop (see the module docstring)."""
 
     max_wait_s: float
+    first_answer_wait_s: float = 0.0  # from the start: how long to wait for the LLM's first answer
     deadline: float = math.inf  # this search's own ``max_seconds``
     #: the caller's budget check (Helion's ``autotune_budget_seconds``, with its final-selection reserve)
     budget_exceeded: Callable[[], bool] | None = None
@@ -87,6 +91,7 @@ class StopRule:
         llm_live: bool,
         stagnant_answers: int,
         next_answer_due: float,
+        answers_used: int = 1,
     ) -> Decision:
         """With nothing to measure: ``stop`` (and why) or ``wait`` for the LLM.
 
@@ -105,6 +110,10 @@ class StopRule:
             return "stop", "nothing left to measure and the LLM has nothing more to bring"
         if stagnant_answers >= MAX_STAGNANT_ANSWERS:
             return "stop", f"refinement converged and the last {stagnant_answers} LLM answers brought nothing better"
+        if answers_used == 0:
+            if elapsed < self.first_answer_wait_s:
+                return "wait", ""
+            return "stop", f"refinement converged and no LLM answer came within {self.first_answer_wait_s:.0f} s"
         assert self.waited_from is not None
         wait_until = self.waited_from + min(self.max_wait_s, WAIT_SHARE * self.converged_at)
         if now >= wait_until or next_answer_due > wait_until:
