@@ -461,7 +461,7 @@ def known_ms(rows: list[dict[str, object]], row: dict[str, object]) -> float | N
     kernel chose exactly it."""
     if not row.get("known"):
         return None
-    known = [str(helion.Config(**c)) for c in row["known"]]  # type: ignore[union-attr]
+    known = [repr(helion.Config(**c)) for c in row["known"]]  # type: ignore[union-attr]
     same = [float(r["best_ms"]) for r in rows if r["kernel"] == row["kernel"] and r.get("config") in known]  # type: ignore[arg-type]
     return min(same, default=None)
 

@@ -21,9 +21,9 @@ What is fatal and what is skipped: a candidate that fails validation is answered
 ``failed`` and never chosen. The LLM or OpenEvolve failing (no key, unreachable endpoint,
 ``max_llm_failures`` failed requests in a row, OpenEvolve dying) ends the LLM's part of the
 search: one warning line says why, the run record gets a ``fallback`` line, and the search goes
-on without the LLM, keeping everything measured: refinement paths continue, and random draws
-take the place of the LLM's proposals (random search for the rest of the budget when refinement
-is off). With ``strict`` set it raises :class:`OpenEvolveUnavailable` instead. The backend's own
+on without the LLM, keeping everything measured: it is then the same search without an LLM,
+refinement paths to convergence as PatternSearch's (random draws only until some config works
+to start a path from), or random search for the rest of the budget when refinement is off. With ``strict`` set it raises :class:`OpenEvolveUnavailable` instead. The backend's own
 exceptions propagate.
 """
 
@@ -219,26 +219,15 @@ class SearchDriver(Generic[C]):
         return self.session.running and self.fallback_reason is None and not self.llm.engine_finished
 
     def _fill(self) -> list[tuple[C, Source]]:
-        """Refinement neighbours, plus random draws where the LLM has failed (in place of its
-        proposals while paths are live; a whole batch when refinement is off)."""
+        """Refinement neighbours; random draws where the LLM is not live and refinement has
+        nothing to offer (refinement off, or no config has worked yet to start a path from)."""
         want = min(self.options.refine_batch, self.measured.remaining)
         refine = self.paths.batch(self.measured, want) if self.options.refinement else []
         items: list[tuple[C, Source]] = [(c, "refine") for c in refine]
-        if self._llm_live():
+        if self._llm_live() or refine or (self.options.refinement and self.measured.best is not None):
             return items
-        if self.options.refinement:
-            # in place of the LLM's proposals while paths live, or until some config works
-            live = refine or self.measured.best is None
-            draws = self.options.candidates_per_program if live and self.fallback_reason else 0
-        else:
-            draws = want
         source: Source = "fallback" if self.fallback_reason else "random"
-        fresh = self.measured.unseen(self._draws(draws * 20), want)
-        taken = {self.backend.key(c) for c in refine}
-        items += [(c, source) for c in fresh if self.backend.key(c) not in taken][
-            : max(0, min(draws, want - len(items)))
-        ]
-        return items
+        return [(c, source) for c in self.measured.unseen(self._draws(want * 20), want)]
 
     def _draws(self, n: int) -> Iterator[C]:
         """Up to ``n`` random candidates; a draw the backend cannot build is skipped."""
@@ -291,7 +280,7 @@ class SearchDriver(Generic[C]):
             llm_answers_used=c.proposals,
             evaluations=c.evaluations,
         )
-        how = "refinement with random draws" if self.options.refinement else "random search"
+        how = "refinement as PatternSearch's" if self.options.refinement else "random search"
         self.warn(
             f"OpenEvolve search: {reason}. Going on without the LLM ({how}), keeping the "
             f"{c.evaluations} configs measured and the {c.proposals} LLM answers used."

@@ -8,11 +8,12 @@ measured, a path moves to the best of them if that is faster than its incumbent 
 ``min_improvement`` (relative, PatternSearch's ``min_improvement_delta``), and ends otherwise,
 when it claimed nothing new, or when its steps are spent (PatternSearch's ``max_generations``).
 
-Where paths start: at the ``starts`` best configs measured so far that refinement did not find
-itself (the default and seeds at first, then LLM proposals or random draws as they enter that
-top group). At most ``starts`` paths live at once, the fastest incumbents kept; a path whose
-incumbent is more than ``prune_ratio`` times slower than the best config measured has fallen
-clearly behind and ends. The steps an ended-early path had left go to the leading path.
+Where paths start: at the ``starts`` best configs of the first batch (the default and seeds, as
+PatternSearch's copies), then at every config that becomes the best measured without
+refinement finding it (an LLM proposal, a random draw). At most ``starts`` paths live at once,
+the most promising kept; a path whose best is more than ``prune_ratio`` times slower than the
+best config measured has fallen clearly behind and ends. The steps an ended-early path had left
+go to the leading path.
 """
 
 from __future__ import annotations
@@ -75,8 +76,11 @@ class RefinementPaths(Generic[C]):
         ok = measured.ok_entries()
         if not ok:
             return
-        for entry in heapq.nsmallest(self.starts, ok, key=lambda e: e.cost):
-            if entry.source != "refine":  # refinement's own finds are its paths' moves
+        # PatternSearch's starting points at first; later, a best config that refinement did
+        # not find itself (its finds are its paths' moves): an LLM proposal, a random draw
+        starts = heapq.nsmallest(self.starts, ok, key=lambda e: e.cost) if not self.claimed else ok[:0]
+        for entry in [*starts, min(ok, key=lambda e: e.cost)]:
+            if entry.source != "refine":
                 self._start(measured, measured.backend.key(entry.candidate))
         self.live = [p for p in (self._step(measured, p) for p in self.live) if p is not None]
         self._prune(measured, min(e.cost for e in ok))

@@ -45,7 +45,7 @@ class OpenEvolveSettings:
     refine_starts: int = 3  # refinement paths started from the best first configs (PatternSearch's ``copies``)
     refine_steps: int = 20  # neighbourhoods one path measures at most (PatternSearch's ``max_generations``)
     refine_min_improvement: float = 0.001  # a path moves only for this relative gain (PatternSearch's)
-    refine_prune_ratio: float = 1.1  # a path this many times slower than the best config ends
+    refine_prune_ratio: float = 1.05  # a path this many times slower than the best config ends
     refine_batch: int = 48  # configs per refinement batch (one parallel precompile)
     max_llm_failures: int = 3  # consecutive LLM transport failures before falling back
     llm_timeout_s: int = 120
