@@ -20,8 +20,8 @@ import psutil
 import pytest
 
 import helion.autotuner
-from helion.autotuner.openevolve import launcher
 from helion.autotuner.openevolve import feedback
+from helion.autotuner.openevolve import launcher
 from helion.autotuner.openevolve import server as protocol
 from helion.autotuner.openevolve.engine import PACKAGE as ALIAS
 from helion.autotuner.openevolve.program import render_program
