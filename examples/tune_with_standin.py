@@ -129,6 +129,17 @@ def verdict_text(row: dict[str, object]) -> str:
     }[str(row["verdict"])]
 
 
+def time_split(row: dict[str, object]) -> str:
+    """The table's last column: the search's mode and where its time went, from its run record."""
+    if row.get("no_record"):
+        return f"{row['mode']}: no run record (only OpenEvolveTuner writes one)"
+    r = row
+    return (
+        f"{r['mode']}: measure {r['measure_s']:.1f}s, LLM wait {r['llm_wait_s']:.1f}s, finalize {r['finalize_s']:.1f}s, "
+        f"other {r['other_s']:.1f}s, busy {r['busy_share']:.0%}, sources {r['by_source']}"
+    )
+
+
 #: Search budget per kernel on the CPU at quick effort unless --max-seconds or
 #: HELION_AUTOTUNE_BUDGET_SECONDS says otherwise (Helion's own budget: every search honours it).
 CPU_QUICK_BUDGET_S = 90
@@ -150,7 +161,7 @@ def tune(name: str, kernel: object, args: tuple[torch.Tensor, ...], record: Path
     default = bound.config_spec.default_config()
     lines = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
     summary = next((line for line in reversed(lines) if line["kind"] == "summary"), None)
-    summary = summary or {**_NO_RECORD, "mode": os.environ.get("HELION_AUTOTUNER", "-")}
+    summary = summary or {**_NO_RECORD, "mode": os.environ.get("HELION_AUTOTUNER", "-"), "no_record": True}
     print(f"timing {name}: default and tuned configs side by side, {rounds} interleaved rounds", flush=True)
     timing = compare_configs(kernel, args, default, tuned, rounds)
     return {**summary, "kernel": name, **timing, "tune_wall_s": wall, "tuned_config": dict(tuned)}
@@ -189,6 +200,10 @@ def main() -> None:
         # Interpreted kernel calls take a second or so each: keep a first run to a few minutes.
         os.environ["HELION_AUTOTUNE_BUDGET_SECONDS"] = str(CPU_QUICK_BUDGET_S)
         budget = f" (at most {CPU_QUICK_BUDGET_S} s of search per kernel on the CPU; --max-seconds to change)"
+    if not ON_GPU:
+        # Helion's own final pick on the Pallas backend times its finalists with the TPU profiler,
+        # whose trace never completes in interpret mode on a CPU (PatternSearch hung there).
+        os.environ.setdefault("HELION_AUTOTUNE_FINAL_PICK_TOP_K", "1")
     print(f"{device_line()}; effort {effort}{budget}; search {a.search}", flush=True)
     if not ON_GPU:
         print(
@@ -217,8 +232,7 @@ def main() -> None:
     for r in rows:
         print(
             f"{r['kernel']:<11} {r['default_ms']:>11.4f} {r['tuned_ms']:>10.4f}  {verdict_text(r):<25} {r['tune_wall_s']:>7.1f} "
-            f"{r['evaluations']:>6} {r['llm_calls']:>4}  {r['mode']}: measure {r['measure_s']:.1f}s, LLM wait {r['llm_wait_s']:.1f}s, "
-            f"finalize {r['finalize_s']:.1f}s, other {r['other_s']:.1f}s, busy {r['busy_share']:.0%}, sources {r['by_source']}"
+            f"{r['evaluations']:>6} {r['llm_calls']:>4}  {time_split(r)}"
         )
     print(
         f"\ndefault ms / tuned ms: medians of {max(1, a.timing_rounds)} interleaved rounds timing both configs here, after "
