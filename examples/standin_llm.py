@@ -97,7 +97,7 @@ def parse_mode(text: str) -> Mode:
 
 def load_known(path: str | Path, top: int = KNOWN_FROM_RECORD) -> list[Config]:
     """Known configs from a file: a JSON list of configs, or a run record (``.jsonl``) whose
-    ``ok`` evaluations with the lowest ``perf`` are taken (at most ``top``, fastest first)."""
+    ``ok`` evaluations with the lowest ``cost`` are taken (at most ``top``, fastest first)."""
     text = Path(path).read_text()
     if str(path).endswith(".jsonl"):
         return _best_of_record(text, top)
@@ -111,10 +111,10 @@ def _best_of_record(text: str, top: int) -> list[Config]:
     measured: list[tuple[float, Config]] = []
     for line in text.splitlines():
         entry = json.loads(line) if line.strip() else {}
-        perf, config = entry.get("perf"), entry.get("config")
+        cost, config = entry.get("cost"), entry.get("config")
         ok = entry.get("kind") == "evaluation" and entry.get("status") == "ok"
-        if ok and isinstance(perf, (int, float)) and math.isfinite(perf) and isinstance(config, dict):
-            measured.append((float(perf), config))
+        if ok and isinstance(cost, (int, float)) and math.isfinite(cost) and isinstance(config, dict):
+            measured.append((float(cost), config))
     out: list[Config] = []
     for _, config in sorted(measured, key=lambda pair: pair[0]):
         if config not in out:

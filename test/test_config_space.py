@@ -107,7 +107,7 @@ def test_evolution_with_the_standin_llm_finds_the_optimum(tmp_path: Path) -> Non
     llm_ok = [x for x in lines if x["kind"] == "evaluation" and x["source"] == "llm" and x["status"] == "ok"]
     assert llm_ok, "no LLM-proposed config was measured"
     best = max(
-        llm_ok + [x for x in lines if x["kind"] == "evaluation" and x["status"] == "ok"], key=lambda x: -x["perf"]
+        llm_ok + [x for x in lines if x["kind"] == "evaluation" and x["status"] == "ok"], key=lambda x: -x["cost"]
     )
     assert best["config"] == OPTIMUM
 

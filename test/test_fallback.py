@@ -107,7 +107,7 @@ def test_endpoint_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The fallback comes after the default measurement, which is kept.
     kinds = [line["kind"] for line in lines]
     assert kinds.index("fallback") > lines.index(default[0])
-    assert search.summary["default_perf"] == default[0]["perf"]
+    assert search.summary["default_cost"] == default[0]["cost"]
 
 
 def test_standin_error500(tmp_path: Path, standin: StandinLLM) -> None:

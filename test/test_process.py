@@ -56,11 +56,11 @@ def _answer(server: protocol.EvaluationServer, seen: list[protocol.Proposal], st
         for proposal in server.take(0.2, limit=8):
             seen.append(proposal)
             outcomes = [
-                feedback.Outcome(0, "ok", "", proposal.candidates[0], perf=2.0, speedup=1.5),
-                feedback.Outcome(1, "ok", "", proposal.candidates[1], perf=1.2, speedup=2.5),
+                feedback.Outcome(0, "ok", "", proposal.candidates[0], cost=2.0, score=1.5),
+                feedback.Outcome(1, "ok", "", proposal.candidates[1], cost=1.2, score=2.5),
                 feedback.Outcome(2, "failed", "error: failed to compile or run", proposal.candidates[2]),
             ]
-            proposal.reply(feedback.Reply(outcomes=outcomes, best_config=proposal.candidates[1], best_speedup=2.5))
+            proposal.reply(feedback.Reply(outcomes=outcomes, best_config=proposal.candidates[1], best_score=2.5))
 
 
 def _our_processes() -> list[psutil.Process]:

@@ -10,8 +10,8 @@ import math
 import threading
 
 from helion.autotuner.openevolve.config_space import _DictBackend
-from helion.autotuner.openevolve.measure import Measured
 from helion.autotuner.openevolve.measure import Measurement
+from helion.autotuner.openevolve.measure import Results
 from helion.autotuner.openevolve.paths import RefinementPaths
 from helion.autotuner.openevolve.proposals import ProposalDesk
 from helion.autotuner.openevolve.record import RunRecord
@@ -29,14 +29,14 @@ def bowl(c: Config) -> float:
     return 1.0 + abs(c["a"] - 5) + abs(c["b"] - 2) + abs(c["c"] - 6)
 
 
-def setup(cost: object, **kw: object) -> tuple[Measured, RefinementPaths]:
+def setup(cost: object, **kw: object) -> tuple[Results, RefinementPaths]:
     backend = _DictBackend(SPACE, cost, minimize=True)  # type: ignore[arg-type]
-    measured = Measured(backend, RunRecord(None), max_evaluations=1000)
+    measured = Results(backend, RunRecord(None), max_evaluations=1000)
     shape = {"starts": 1, "steps": 20, "min_improvement": 0.001, "prune_ratio": math.inf, **kw}
     return measured, RefinementPaths(**shape)  # type: ignore[arg-type]
 
 
-def refine(measured: Measured, paths: RefinementPaths, want: int = 6) -> int:
+def refine(measured: Results, paths: RefinementPaths, want: int = 6) -> int:
     """Measure refinement batches until the paths converge; the number of batches."""
     batches = 0
     while batch := paths.batch(measured, want):
@@ -46,7 +46,7 @@ def refine(measured: Measured, paths: RefinementPaths, want: int = 6) -> int:
     return batches
 
 
-def refine_from(cost: object, start: Config, **kw: object) -> tuple[Measured, RefinementPaths]:
+def refine_from(cost: object, start: Config, **kw: object) -> tuple[Results, RefinementPaths]:
     measured, paths = setup(cost, **kw)
     measured.measure([(dict(start), "default")], "default")
     refine(measured, paths)
@@ -109,7 +109,7 @@ def test_failed_neighbours_never_become_incumbents() -> None:
         return math.nan if c["a"] == 4 else bowl(c)  # a crashing config right next to the start
 
     backend = _DictBackend(SPACE, cost, minimize=True)
-    measured = Measured(backend, RunRecord(None), max_evaluations=1000)
+    measured = Results(backend, RunRecord(None), max_evaluations=1000)
     paths = RefinementPaths(starts=1, steps=20, min_improvement=0.001, prune_ratio=math.inf)
     measured.measure([({"a": 3, "b": 2, "c": 6}, "default")], "default")
     refine(measured, paths)
@@ -243,9 +243,9 @@ def test_answer_credit_counts_answers_in_a_row_that_brought_nothing_better() -> 
 # -- the proposal desk ----------------------------------------------------------------------------
 
 
-def desk_setup() -> tuple[Measured, ProposalDesk, AnswerCredit]:
+def desk_setup() -> tuple[Results, ProposalDesk, AnswerCredit]:
     backend = _DictBackend(SPACE, bowl, minimize=True)
-    measured = Measured(backend, RunRecord(None), max_evaluations=1000)
+    measured = Results(backend, RunRecord(None), max_evaluations=1000)
     credit = AnswerCredit(min_improvement=0.001)
     return measured, ProposalDesk(measured, credit, ratio_scores=True), credit
 
@@ -265,8 +265,8 @@ def test_a_proposal_with_nothing_new_is_answered_before_the_batch_is_measured() 
     desk.serve([old, new], [], measure, batch_size=6)
     assert answered_while_measuring == [(True, False)]
     outcome = new.wait(threading.Event()).outcomes[0]
-    assert (outcome.status, outcome.perf) == ("ok", bowl({"a": 7, "b": 7, "c": 7}))
-    assert outcome.speedup == bowl(start) / bowl({"a": 7, "b": 7, "c": 7})
+    assert (outcome.status, outcome.cost) == ("ok", bowl({"a": 7, "b": 7, "c": 7}))
+    assert outcome.score == bowl(start) / bowl({"a": 7, "b": 7, "c": 7})
 
 
 def test_answers_that_repeat_a_find_of_the_same_batch_are_not_credited_with_it() -> None:
@@ -295,3 +295,18 @@ def test_invalid_candidates_are_answered_with_their_reason_and_recorded() -> Non
 
 def test_measurement_ok_means_finite_cost() -> None:
     assert Measurement(1.0).ok and not Measurement(math.inf, "error").ok
+
+
+def test_the_rules_hold_for_negative_costs() -> None:
+    """A maximised objective is minimised as -score, so costs can be negative."""
+
+    def cost(c: Config) -> float:
+        return bowl(c) - 100.0  # -99 at the optimum
+
+    measured, paths = setup(cost, starts=2, prune_ratio=1.05)
+    measured.measure([({"a": 0, "b": 7, "c": 0}, "default"), ({"a": 7, "b": 0, "c": 7}, "seed")], "first")
+    refine(measured, paths)
+    assert measured.best.candidate == {"a": 5, "b": 2, "c": 6}
+    credit = AnswerCredit(min_improvement=0.001)
+    assert not credit.credit(answer_best=-1.999, best_before=-2.0)  # worse is never "better"
+    assert credit.credit(answer_best=-2.5, best_before=-2.0)

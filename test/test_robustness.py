@@ -64,7 +64,7 @@ def _check_default_kept(search: OpenEvolveSearch, lines: list[dict[str, object]]
     default = evaluations(lines, source="default")
     assert len(default) == 1, lines
     assert default[0]["status"] == "ok"
-    assert search.summary["default_perf"] == default[0]["perf"]
+    assert search.summary["default_cost"] == default[0]["cost"]
     assert search.summary["by_source"]["default"] == 1  # type: ignore[index]
 
 

@@ -362,11 +362,11 @@ def test_known_configs_from_a_json_list_and_from_a_run_record(tmp_path: Path) ->
     assert load_known(listed) == KNOWN
     record = tmp_path / "run.jsonl"
     lines = [
-        {"kind": "evaluation", "status": "ok", "perf": 0.03, "config": {"num_warps": 2}},
-        {"kind": "evaluation", "status": "error", "perf": None, "config": {"num_warps": 32}},
-        {"kind": "evaluation", "status": "ok", "perf": 0.01, "config": {"num_warps": 8}},
-        {"kind": "evaluation", "status": "ok", "perf": 0.02, "config": {"num_warps": 4}},
-        {"kind": "evaluation", "status": "ok", "perf": 0.01, "config": {"num_warps": 8}},
+        {"kind": "evaluation", "status": "ok", "cost": 0.03, "config": {"num_warps": 2}},
+        {"kind": "evaluation", "status": "error", "cost": None, "config": {"num_warps": 32}},
+        {"kind": "evaluation", "status": "ok", "cost": 0.01, "config": {"num_warps": 8}},
+        {"kind": "evaluation", "status": "ok", "cost": 0.02, "config": {"num_warps": 4}},
+        {"kind": "evaluation", "status": "ok", "cost": 0.01, "config": {"num_warps": 8}},
         {"kind": "summary", "best_config": {"num_warps": 16}},
     ]
     record.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -380,7 +380,7 @@ def test_known_configs_from_a_json_list_and_from_a_run_record(tmp_path: Path) ->
 def test_cli_serves_the_best_configs_of_a_run_record(tmp_path: Path) -> None:
     record = tmp_path / "run.jsonl"
     best = {"block_sizes": [256, 64, 32], "num_warps": 16}
-    record.write_text(json.dumps({"kind": "evaluation", "status": "ok", "perf": 0.01, "config": best}) + "\n")
+    record.write_text(json.dumps({"kind": "evaluation", "status": "ok", "cost": 0.01, "config": best}) + "\n")
     cmd = [sys.executable, str(EXAMPLES / "standin_llm.py"), "--port", "0", "--known", str(record)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -77,7 +77,7 @@ class _DictBackend:
             config[name] = matches[0]
         return config
 
-    def plain(self, candidate: Config) -> dict[str, object]:
+    def as_dict(self, candidate: Config) -> dict[str, object]:
         return dict(candidate)
 
     def random(self, rng: random.Random) -> Config:

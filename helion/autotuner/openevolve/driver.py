@@ -39,8 +39,8 @@ from typing import TypeVar
 
 from .llm_events import LLMState
 from .measure import Backend
-from .measure import Entry
-from .measure import Measured
+from .measure import Result
+from .measure import Results
 from .options import DriverOptions
 from .options import OpenEvolveUnavailable
 from .paths import RefinementPaths
@@ -74,7 +74,7 @@ class SearchDriver(Generic[C]):
         self.log = log
         self.warn = warn
         self.rng = random.Random(options.seed)
-        self.measured: Measured[C] = Measured(backend, record, options.max_evaluations)
+        self.measured: Results[C] = Results(backend, record, options.max_evaluations)
         self.llm = LLMState(record, options.max_llm_failures, warn)
         self.credit = AnswerCredit(options.refine_min_improvement)
         self.desk: ProposalDesk[C] = ProposalDesk(self.measured, self.credit, ratio_scores=options.ratio_scores)
@@ -91,11 +91,11 @@ class SearchDriver(Generic[C]):
         self.session = EngineSession(options.keep_output_dir)
 
     @property
-    def best(self) -> Entry[C] | None:
+    def best(self) -> Result[C] | None:
         return self.measured.best
 
     @property
-    def default(self) -> Entry[C] | None:
+    def default(self) -> Result[C] | None:
         return self.measured.default
 
     @property
@@ -105,7 +105,7 @@ class SearchDriver(Generic[C]):
         when no answer arrived before the search ended."""
         if self.fallback_reason:
             return "fallback"
-        return "openevolve" if self.record.counters.proposals > 0 else "no_llm_answer"
+        return "openevolve" if self.record.counters.llm_answers_used > 0 else "no_llm_answer"
 
     def summary_fields(self, chosen: C | None = None) -> dict[str, object]:
         """What the run record's summary says of the LLM, of why the search stopped, and where
@@ -117,7 +117,6 @@ class SearchDriver(Generic[C]):
             "mode": self.mode,
             "fallback_reason": self.fallback_reason,
             "stop_reason": self.stop_reason,
-            "llm_answers_used": self.record.counters.proposals,
             "llm_answers_improved": self.credit.improved,
             "first_llm_request_s": self.llm.first_request_s,
             "first_llm_answer_s": self.llm.first_answer_s,
@@ -127,7 +126,7 @@ class SearchDriver(Generic[C]):
     def run(self, default: C, seeds: list[C] | None = None) -> None:
         """Search from ``default`` (the baseline of every speedup); ``seeds`` start the program."""
         program = self._seed_program(
-            [self.backend.plain(c) for c in seeds or [] if self.backend.key(c) != self.backend.key(default)]
+            [self.backend.as_dict(c) for c in seeds or [] if self.backend.key(c) != self.backend.key(default)]
         )
         try:
             self._start([plain for plain, _ in program])
@@ -173,7 +172,7 @@ class SearchDriver(Generic[C]):
         for candidate in self._draws(self.options.initial_random * 3):
             if len(plains) >= target:
                 break
-            if (plain := self.backend.plain(candidate)) not in plains:
+            if (plain := self.backend.as_dict(candidate)) not in plains:
                 plains.append(plain)
         program: list[tuple[dict[str, object], C]] = []
         for plain in plains:
@@ -204,7 +203,7 @@ class SearchDriver(Generic[C]):
                     llm_live=self._llm_live(),
                     stagnant_answers=self.credit.stagnant,
                     next_answer_due=self.llm.next_answer_due(),
-                    answers_used=self.record.counters.proposals,
+                    answers_used=self.record.counters.llm_answers_used,
                 )
                 if decision == "stop":
                     return self._end(why)
@@ -212,7 +211,7 @@ class SearchDriver(Generic[C]):
 
     def _end(self, why: str) -> None:
         self.stop_reason = why
-        self.record.write("stop", reason=why, llm_answers_used=self.record.counters.proposals)
+        self.record.write("stop", reason=why, llm_answers_used=self.record.counters.llm_answers_used)
         self.log(f"OpenEvolve search stops: {why}")
 
     def _llm_live(self) -> bool:
@@ -247,7 +246,7 @@ class SearchDriver(Generic[C]):
     def _serve(self, proposals: list[Proposal]) -> None:
         self.desk.serve(proposals, self._fill(), self._measure, self.options.refine_batch)
 
-    def _measure(self, items: list[tuple[C, Source]], desc: str) -> list[Entry[C]]:
+    def _measure(self, items: list[tuple[C, Source]], desc: str) -> list[Result[C]]:
         self.stop.measured()  # the search is not idle: the convergence clock restarts
         return self.measured.measure(items, desc)
 
@@ -277,13 +276,13 @@ class SearchDriver(Generic[C]):
             reason=reason,
             llm_calls=c.llm_calls,
             llm_errors=c.llm_errors,
-            llm_answers_used=c.proposals,
+            llm_answers_used=c.llm_answers_used,
             evaluations=c.evaluations,
         )
         how = "refinement as PatternSearch's" if self.options.refinement else "random search"
         self.warn(
             f"OpenEvolve search: {reason}. Going on without the LLM ({how}), keeping the "
-            f"{c.evaluations} configs measured and the {c.proposals} LLM answers used."
+            f"{c.evaluations} configs measured and the {c.llm_answers_used} LLM answers used."
         )
         self.session.shut()
 

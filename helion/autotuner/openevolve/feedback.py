@@ -31,8 +31,8 @@ class Outcome:
     status: OutcomeStatus
     reason: str = ""
     config: dict[str, object] | None = None
-    perf: float | None = None
-    speedup: float | None = None
+    cost: float | None = None  # what the search minimises (ms for a Helion kernel)
+    score: float | None = None  # what OpenEvolve maximises: speedup over the default, or -cost
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Reply:
 
     outcomes: list[Outcome]
     best_config: dict[str, object] | None = None
-    best_speedup: float | None = None
+    best_score: float | None = None
     finished: bool = False
     #: True: scores are speedups over the default config; False: raw objective scores.
     ratio: bool = True
@@ -56,7 +56,7 @@ class Reply:
         return Reply(
             outcomes=[Outcome(**o) for o in raw],
             best_config=data.get("best_config"),  # type: ignore[arg-type]
-            best_speedup=data.get("best_speedup"),  # type: ignore[arg-type]
+            best_score=data.get("best_score"),  # type: ignore[arg-type]
             finished=bool(data.get("finished")),
             ratio=bool(data.get("ratio", True)),
         )
@@ -64,12 +64,12 @@ class Reply:
 
 def score_outcomes(message: dict[str, object], reply: Reply) -> tuple[dict[str, float], dict[str, str]]:
     """OpenEvolve metrics (``combined_score`` = best speedup vs the default) and feedback text."""
-    speedups = [o.speedup for o in reply.outcomes if o.status in ("ok", "duplicate") and o.speedup is not None]
+    scores = [o.score for o in reply.outcomes if o.status in ("ok", "duplicate") and o.score is not None]
     n = max(1, len(reply.outcomes) + len(message.get("rejected") or []))  # type: ignore[arg-type]
     valid = sum(o.status in ("ok", "duplicate", "failed") for o in reply.outcomes)
     metrics = {
         # A program with nothing measured ranks below every measured one (raw scores can be < 0).
-        "combined_score": max(speedups) if speedups else (0.0 if reply.ratio else NO_SCORE),
+        "combined_score": max(scores) if scores else (0.0 if reply.ratio else NO_SCORE),
         "valid_fraction": valid / n,
         "measured": float(sum(o.status == "ok" for o in reply.outcomes)),
     }
@@ -84,14 +84,14 @@ def feedback_text(message: dict[str, object], reply: Reply) -> str:
     for index, reason in message.get("rejected") or []:  # type: ignore[union-attr]
         lines.append(f"candidate #{index}: rejected: {reason}")
     for o in reply.outcomes:
-        if o.status in ("ok", "duplicate") and o.perf is not None:
-            speed = "" if o.speedup is None else f" ({_score_text(o.speedup, reply.ratio)})"
+        if o.status in ("ok", "duplicate") and o.cost is not None:
+            speed = "" if o.score is None else f" ({_score_text(o.score, reply.ratio)})"
             again = " [measured before]" if o.status == "duplicate" else ""
-            lines.append(f"candidate #{o.index}: {o.perf:.5g}{speed}{again}")
+            lines.append(f"candidate #{o.index}: {o.cost:.5g}{speed}{again}")
         else:
             lines.append(f"candidate #{o.index}: {o.status}: {o.reason}")
     if reply.best_config is not None:
-        lines.append(f"Best so far ({_score_text(reply.best_speedup or 0.0, reply.ratio)}):")
+        lines.append(f"Best so far ({_score_text(reply.best_score or 0.0, reply.ratio)}):")
         lines.append("BEST_CONFIG_JSON: " + json.dumps(reply.best_config, sort_keys=True, default=str))
     if reply.finished:
         lines.append("The search has finished; this program was not measured.")

@@ -1,8 +1,8 @@
 """Measuring: the backend interface and the table of everything measured in one search.
 
 The driver hands candidates to a :class:`Backend` (a Helion kernel through Helion's benchmark
-path, or a plain dict space with a Python objective) in batches. :class:`Measured` keeps one
-:class:`Entry` per distinct candidate (its :class:`Measurement` and where it came from), writes
+path, or a plain dict space with a Python objective) in batches. :class:`Results` keeps one
+:class:`Result` per distinct candidate (its :class:`Measurement` and where it came from), writes
 each to the run record as it happens, and knows the evaluation budget. Costs are lower-is-better
 (a latency in ms for Helion); a failure costs ``inf`` and is never chosen.
 """
@@ -39,19 +39,29 @@ class Measurement:
         return math.isfinite(self.cost)
 
 
+def beats(cost: float, other: float, margin: float) -> bool:
+    """``cost`` is lower than ``other`` by more than ``margin`` of ``other``'s size (costs may be
+    negative: a maximised objective is minimised as ``-score``)."""
+    if not math.isfinite(cost):
+        return False
+    if not math.isfinite(other):
+        return True
+    return cost < other - margin * abs(other)
+
+
 class Backend(Protocol[C]):
     """What the driver needs from the thing being tuned (a Helion kernel, a dict space...)."""
 
     def key(self, candidate: C) -> Hashable: ...
     def validate(self, raw: dict[str, object]) -> C: ...  # ValueError with a reason if invalid
-    def plain(self, candidate: C) -> dict[str, object]: ...
+    def as_dict(self, candidate: C) -> dict[str, object]: ...
     def measure(self, candidates: list[C], desc: str) -> list[Measurement]: ...
     def random(self, rng: random.Random) -> C: ...
     def neighbors(self, candidate: C) -> list[C]: ...
 
 
 @dataclass
-class Entry(Generic[C]):
+class Result(Generic[C]):
     """A measured candidate, its result and where it came from."""
 
     candidate: C
@@ -66,21 +76,21 @@ class Entry(Generic[C]):
         return self.measurement.cost
 
 
-class Measured(Generic[C]):
+class Results(Generic[C]):
     """Every candidate measured in one search, keyed by the backend's key, and the budget."""
 
     def __init__(self, backend: Backend[C], record: RunRecord, max_evaluations: int) -> None:
         self.backend = backend
         self.record = record
         self.max_evaluations = max_evaluations
-        self.entries: dict[Hashable, Entry[C]] = {}
-        self.default: Entry[C] | None = None
+        self.entries: dict[Hashable, Result[C]] = {}
+        self.default: Result[C] | None = None
         self.origins: dict[Hashable, Source] = {}  # refinement's claimed neighbours -> their path's origin
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self.entries
 
-    def __getitem__(self, key: Hashable) -> Entry[C]:
+    def __getitem__(self, key: Hashable) -> Result[C]:
         return self.entries[key]
 
     @property
@@ -88,13 +98,13 @@ class Measured(Generic[C]):
         return max(0, self.max_evaluations - self.record.counters.evaluations)
 
     @property
-    def best(self) -> Entry[C] | None:
+    def best(self) -> Result[C] | None:
         return min((e for e in self.entries.values() if e.measurement.ok), key=lambda e: e.cost, default=None)
 
-    def ok_entries(self) -> list[Entry[C]]:
+    def ok_entries(self) -> list[Result[C]]:
         return [e for e in self.entries.values() if e.measurement.ok]
 
-    def speedup(self, entry: Entry[C] | None) -> float | None:
+    def speedup(self, entry: Result[C] | None) -> float | None:
         """``entry``'s speedup over the default config (None where either failed)."""
         base = self.default.cost if self.default else math.nan
         if entry is None or not math.isfinite(base) or not entry.measurement.ok or entry.cost <= 0:
@@ -114,7 +124,7 @@ class Measured(Generic[C]):
                 out.append(candidate)
         return out
 
-    def measure(self, items: list[tuple[C, Source]], desc: str) -> list[Entry[C]]:
+    def measure(self, items: list[tuple[C, Source]], desc: str) -> list[Result[C]]:
         """Measure the new candidates of ``items`` in one batch (within the budget); the entries
         of every item measured now or before, in order. The first source given for a candidate wins."""
         sources = {self.backend.key(c): src for c, src in reversed(items)}
@@ -125,14 +135,14 @@ class Measured(Generic[C]):
         for (candidate, source), m in zip(fresh, measurements, strict=True):
             key = self.backend.key(candidate)
             origin = self.origins.get(key, source) if source == "refine" else source
-            self.entries[key] = Entry(candidate, m, source, origin)
+            self.entries[key] = Result(candidate, m, source, origin)
             self.record.time.compile_sum_s += m.compile_s or 0.0
             self.record.evaluation(
                 source=source,
                 origin=origin,
-                config=self.backend.plain(candidate),
+                config=self.backend.as_dict(candidate),
                 status=m.status,
-                perf=m.cost,
+                cost=m.cost,
                 reason=m.reason,
                 compile_s=m.compile_s,
             )

@@ -25,8 +25,9 @@ import math
 from typing import Generic
 from typing import TypeVar
 
-from .measure import Entry
-from .measure import Measured
+from .measure import Result
+from .measure import Results
+from .measure import beats
 from .record import Source
 
 C = TypeVar("C")
@@ -64,14 +65,14 @@ class RefinementPaths(Generic[C]):
     def converged(self) -> bool:
         return not self.live
 
-    def batch(self, measured: Measured[C], want: int) -> list[C]:
+    def batch(self, measured: Results[C], want: int) -> list[C]:
         """Up to ``want`` unmeasured claimed neighbours, the best incumbent's first; empty once
         every path has ended (refinement has converged)."""
         self.update(measured)
         ranked = sorted(self.live, key=lambda p: measured[p.incumbent].cost)
         return measured.unseen((n for p in ranked for n in self.claimed[p.incumbent]), want)
 
-    def update(self, measured: Measured[C]) -> None:
+    def update(self, measured: Results[C]) -> None:
         """Start paths at new top configs, move or end each path, drop those clearly behind."""
         ok = measured.ok_entries()
         if not ok:
@@ -85,7 +86,7 @@ class RefinementPaths(Generic[C]):
         self.live = [p for p in (self._step(measured, p) for p in self.live) if p is not None]
         self._prune(measured, min(e.cost for e in ok))
 
-    def _step(self, measured: Measured[C], path: Path) -> Path | None:
+    def _step(self, measured: Results[C], path: Path) -> Path | None:
         """The path after its claimed neighbours were measured: moved, unchanged or ended."""
         claimed = [measured.backend.key(n) for n in self.claimed[path.incumbent]]
         if any(k not in measured for k in claimed):
@@ -99,20 +100,18 @@ class RefinementPaths(Generic[C]):
         self._claim(measured, key, path.origin)
         return Path(key, path.moves + 1, path.steps, path.origin)
 
-    def _improves(self, step: Entry[C], current: Entry[C]) -> bool:
+    def _improves(self, step: Result[C], current: Result[C]) -> bool:
         """``step`` is faster by at least ``min_improvement``: a move on a gain within timing
         noise would only spend configs."""
-        if step.cost >= current.cost:
-            return False
-        return current.cost == 0 or abs(step.cost / current.cost - 1.0) >= self.min_improvement
+        return beats(step.cost, current.cost, self.min_improvement)
 
-    def _start(self, measured: Measured[C], key: Hashable) -> None:
+    def _start(self, measured: Results[C], key: Hashable) -> None:
         if key not in self.claimed:
             origin = measured[key].origin
             self._claim(measured, key, origin)
             self.live.append(Path(key, 0, self.steps, origin))
 
-    def _claim(self, measured: Measured[C], key: Hashable, origin: Source) -> None:
+    def _claim(self, measured: Results[C], key: Hashable, origin: Source) -> None:
         claimed: list[C] = []
         for neighbor in measured.backend.neighbors(measured[key].candidate):
             k = measured.backend.key(neighbor)
@@ -122,19 +121,19 @@ class RefinementPaths(Generic[C]):
                 claimed.append(neighbor)
         self.claimed[key] = claimed
 
-    def _prune(self, measured: Measured[C], best_cost: float) -> None:
+    def _prune(self, measured: Results[C], best_cost: float) -> None:
         """Keep the ``starts`` most promising paths within ``prune_ratio`` of the best; the
         leader inherits the steps the others had left. A path's promise is the best of its
         incumbent and the neighbours measured so far (it has not moved to them yet)."""
         promise = {id(p): self._promise(measured, p) for p in self.live}
         ranked = sorted(self.live, key=lambda p: promise[id(p)])
-        limit = best_cost * self.prune_ratio if math.isfinite(best_cost) and best_cost > 0 else math.inf
+        limit = best_cost + (self.prune_ratio - 1.0) * abs(best_cost) if math.isfinite(best_cost) else math.inf
         keep = [p for p in ranked[: self.starts] if promise[id(p)] <= limit]
         if keep and len(keep) < len(ranked):
             dropped = [p for p in ranked if p not in keep]
             keep[0].steps += sum(max(0, p.steps - p.moves - 1) for p in dropped)
         self.live = keep
 
-    def _promise(self, measured: Measured[C], path: Path) -> float:
+    def _promise(self, measured: Results[C], path: Path) -> float:
         keys = [measured.backend.key(n) for n in self.claimed[path.incumbent]]
         return min([measured[path.incumbent].cost, *(measured[k].cost for k in keys if k in measured)])

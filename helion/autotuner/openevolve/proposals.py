@@ -20,8 +20,8 @@ from typing import TypeVar
 
 from .feedback import Outcome
 from .feedback import Reply
-from .measure import Entry
-from .measure import Measured
+from .measure import Result
+from .measure import Results
 from .record import Source
 from .server import Proposal
 from .stop_rule import AnswerCredit
@@ -37,26 +37,30 @@ def first_reply(count: int, *, ratio: bool) -> Reply:
 
 
 @dataclass
-class _Item(Generic[C]):
+class _Candidate(Generic[C]):
+    """One candidate of an answer: new, measured before (duplicate) or invalid (with why)."""
+
     status: str  # "new", "duplicate" or "invalid"
     candidate: C | None
     reason: str = ""
 
 
 @dataclass
-class _Plan(Generic[C]):
+class _Answer(Generic[C]):
+    """One LLM answer (an evolved program) and its candidates, validated."""
+
     proposal: Proposal
-    items: list[_Item[C]]
+    candidates: list[_Candidate[C]]
 
     @property
     def new(self) -> bool:
-        return any(item.status == "new" for item in self.items)
+        return any(item.status == "new" for item in self.candidates)
 
 
 class ProposalDesk(Generic[C]):
     """Validates, measures and answers the LLM's programs (see the module docstring)."""
 
-    def __init__(self, measured: Measured[C], credit: AnswerCredit, *, ratio_scores: bool) -> None:
+    def __init__(self, measured: Results[C], credit: AnswerCredit, *, ratio_scores: bool) -> None:
         self.measured = measured
         self.credit = credit
         self.ratio_scores = ratio_scores
@@ -71,16 +75,16 @@ class ProposalDesk(Generic[C]):
     ) -> None:
         """Measure the proposals' new candidates in one batch, filled up to ``batch_size`` with
         ``fill`` (refinement, random draws), and answer every proposal."""
-        plans = [self._plan(p) for p in proposals]
+        answers = [self._validate(p) for p in proposals]
         new: dict[Hashable, C] = {}
-        for plan in plans:
-            for item in plan.items:
+        for answer in answers:
+            for item in answer.candidates:
                 if item.status == "new" and item.candidate is not None:
                     new.setdefault(self.measured.backend.key(item.candidate), item.candidate)
         best_before = self._best_cost()
-        for plan in plans:
-            if not plan.new:
-                self._answer(plan, best_before)
+        for answer in answers:
+            if not answer.new:
+                self._answer(answer, best_before)
         room = max(0, batch_size - len(new))
         items: list[tuple[C, Source]] = [(c, "llm") for c in new.values()] + fill[:room]
         if items:
@@ -88,62 +92,63 @@ class ProposalDesk(Generic[C]):
                 f" + {len(items) - len(new)} more" if len(items) > len(new) else ""
             )
             measure(items, desc)
-        for plan in plans:
-            if plan.new:
-                best_before = self._answer(plan, best_before)
+        for answer in answers:
+            if answer.new:
+                best_before = self._answer(answer, best_before)
 
     def _best_cost(self) -> float:
         best = self.measured.best
         return best.cost if best is not None else math.inf
 
-    def _plan(self, proposal: Proposal) -> _Plan[C]:
-        self.record.counters.proposals += 1
-        items: list[_Item[C]] = []
+    def _validate(self, proposal: Proposal) -> _Answer[C]:
+        """The answer's candidates, validated against the space; invalid ones are recorded."""
+        self.record.counters.llm_answers_used += 1
+        candidates: list[_Candidate[C]] = []
         for raw in proposal.candidates:
             try:
                 candidate = self.measured.backend.validate(raw)
             except ValueError as e:
-                self.record.evaluation(source="llm", config=raw, status="invalid", perf=None, reason=str(e))
-                items.append(_Item("invalid", None, str(e)))
+                self.record.evaluation(source="llm", config=raw, status="invalid", cost=None, reason=str(e))
+                candidates.append(_Candidate("invalid", None, str(e)))
                 continue
             known = self.measured.backend.key(candidate) in self.measured
-            items.append(_Item("duplicate" if known else "new", candidate))
+            candidates.append(_Candidate("duplicate" if known else "new", candidate))
         for _, reason in proposal.rejected:
-            self.record.evaluation(source="llm", config=None, status="invalid", perf=None, reason=reason)
+            self.record.evaluation(source="llm", config=None, status="invalid", cost=None, reason=reason)
         if proposal.program_error:
             self.record.evaluation(
-                source="llm", config=None, status="invalid", perf=None, reason=proposal.program_error
+                source="llm", config=None, status="invalid", cost=None, reason=proposal.program_error
             )
-        return _Plan(proposal, items)
+        return _Answer(proposal, candidates)
 
-    def _answer(self, plan: _Plan[C], best_before: float) -> float:
+    def _answer(self, answer: _Answer[C], best_before: float) -> float:
         """Reply to one program and credit it; the best cost after it (for the next one)."""
-        entries = [self._entry(item) for item in plan.items]
+        entries = [self._entry(item) for item in answer.candidates]
         answer_best = min((e.cost for e in entries if e is not None and e.measurement.ok), default=math.inf)
         self.credit.credit(answer_best, best_before)
         best = self.measured.best
-        plan.proposal.reply(
+        answer.proposal.reply(
             Reply(
                 [
                     self._outcome(i, item, entry)
-                    for i, (item, entry) in enumerate(zip(plan.items, entries, strict=True))
+                    for i, (item, entry) in enumerate(zip(answer.candidates, entries, strict=True))
                 ],
-                self.measured.backend.plain(best.candidate) if best else None,
+                self.measured.backend.as_dict(best.candidate) if best else None,
                 self._score(best),
                 ratio=self.ratio_scores,
             )
         )
         return min(best_before, answer_best)
 
-    def _entry(self, item: _Item[C]) -> Entry[C] | None:
+    def _entry(self, item: _Candidate[C]) -> Result[C] | None:
         if item.candidate is None:
             return None
         return self.measured.entries.get(self.measured.backend.key(item.candidate))
 
-    def _outcome(self, index: int, item: _Item[C], entry: Entry[C] | None) -> Outcome:
+    def _outcome(self, index: int, item: _Candidate[C], entry: Result[C] | None) -> Outcome:
         if item.candidate is None:
             return Outcome(index, "invalid", item.reason)
-        plain = self.measured.backend.plain(item.candidate)
+        plain = self.measured.backend.as_dict(item.candidate)
         if entry is None:
             return Outcome(index, "skipped", "the evaluation budget was spent", plain)
         m = entry.measurement
@@ -152,7 +157,7 @@ class ProposalDesk(Generic[C]):
         status = "duplicate" if item.status == "duplicate" else "ok"
         return Outcome(index, status, "", plain, m.cost, self._score(entry))
 
-    def _score(self, entry: Entry[C] | None) -> float | None:
+    def _score(self, entry: Result[C] | None) -> float | None:
         """What OpenEvolve maximises: the speedup over the default, or ``-cost``."""
         if entry is not None and not self.ratio_scores:
             return -entry.cost if entry.measurement.ok else None

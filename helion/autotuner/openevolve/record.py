@@ -40,7 +40,7 @@ class Counters:
     invalid: int = 0
     llm_calls: int = 0
     llm_errors: int = 0
-    proposals: int = 0
+    llm_answers_used: int = 0  # LLM answers (evolved programs) the search validated and answered
     prompt_tokens: int = 0
     completion_tokens: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
@@ -76,7 +76,7 @@ class RunRecord:
         config: dict[str, object] | None,
         origin: Source | None = None,
         status: str,
-        perf: float | None,
+        cost: float | None,
         reason: str = "",
         compile_s: float | None = None,
     ) -> None:
@@ -87,13 +87,13 @@ class RunRecord:
             c.evaluations += 1
             c.by_source[source] = c.by_source.get(source, 0) + 1
             c.failed += status != "ok"
-        finite = perf is not None and math.isfinite(perf)
+        finite = cost is not None and math.isfinite(cost)
         self.write(
             "evaluation",
             source=source,
             origin=origin or source,
             status=status,
-            perf=perf if finite else None,
+            cost=cost if finite else None,
             reason=reason[:500],
             compile_s=compile_s,
             config=config,

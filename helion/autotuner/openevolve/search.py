@@ -65,7 +65,7 @@ class _HelionBackend:
             raise InvalidCandidate("the backend rules this config out for this kernel and device")
         return config
 
-    def plain(self, candidate: helion.Config) -> dict[str, object]:
+    def as_dict(self, candidate: helion.Config) -> dict[str, object]:
         return self.space.to_plain(candidate)
 
     def random(self, rng: random.Random) -> helion.Config:
@@ -230,8 +230,8 @@ class OpenEvolveSearch(PopulationBasedSearch):
         self.fallback_reason = driver.fallback_reason
         self.summary = record.summary(
             **driver.summary_fields(config),
-            default_perf=default,
-            best_perf=best,
+            default_cost=default,
+            best_cost=best,
             speedup=default / best if math.isfinite(default) and best > 0 else None,
             best_config=dict(config.config),
         )

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import math
 from typing import Literal
 
+from .measure import beats
+
 #: LLM answers in a row that brought nothing better before a converged search stops.
 MAX_STAGNANT_ANSWERS = 2
 
@@ -46,9 +48,7 @@ class AnswerCredit:
     def credit(self, answer_best: float, best_before: float) -> bool:
         """Count one measured answer whose best cost is ``answer_best``; True if it beat
         ``best_before`` by at least ``min_improvement`` (relative)."""
-        better = answer_best < best_before * (1.0 - self.min_improvement) or (
-            not math.isfinite(best_before) and math.isfinite(answer_best)
-        )
+        better = beats(answer_best, best_before, self.min_improvement)
         if better:
             self.improved += 1
             self.stagnant = 0
