@@ -1,14 +1,33 @@
 """OpenEvolve-driven config search for Helion: the implementation behind
 ``helion.autotuner.openevolve_tuner``.
 
-Two kinds of module live here:
+Read the modules in the order the data flows:
 
-- Engine-side modules (``program``, ``protocol``, ``engine``, ``launcher``, ``driver``,
-  ``record``) use only the standard library and ``openevolve``. The OpenEvolve
-  process loads this package under a private alias by file path, so it never imports
-  ``helion`` or ``torch``.
-- Helion-side modules (``settings``, ``space``, ``prompts``, ``search``) adapt a Helion kernel's
-  ``ConfigSpec`` and benchmark path to the engine; only the user's process imports them.
+1. ``search`` (``OpenEvolveSearch``) and ``config_space`` (``tune_config_space``): the two entry
+   points. They turn ``settings`` (one frozen dataclass of defaults, effort presets, environment,
+   keyword arguments) into ``options`` for the loop, and give it a backend: a Helion kernel's
+   space (``space``, the system message from ``prompts``) measured through Helion's benchmark
+   path, or a dict space and a Python objective.
+2. ``driver``: the loop. It starts a ``session`` (the ``server`` socket in the user's process
+   and the OpenEvolve process from ``launcher``/``engine``), measures the default and seeds
+   while OpenEvolve's first LLM requests are in flight, then each turn measures one batch.
+3. ``proposals``: each evolved program (``program`` parses it as data) is an LLM answer; its
+   candidates are validated, measured beside refinement and answered with ``feedback``.
+4. ``paths``: PatternSearch-style refinement paths, started from the best configs of any source.
+5. ``measure``: the table of every result and the evaluation budget; ``record`` writes each
+   result, the time split and the summary to the run record (and reads records back).
+6. ``llm_channel`` (in OpenEvolve's workers) reports every LLM request as an event;
+   ``llm_events`` turns the events into counters and the failure verdict that ends the LLM's
+   part of the search.
+7. ``stop_rule``: the one place that decides when the search stops, and why.
+
+Two kinds of module live here: engine-side modules (``program``, ``feedback``, ``server``,
+``llm_channel``, ``engine``, ``launcher``, ``session``, ``options``, ``measure``, ``paths``,
+``proposals``, ``llm_events``, ``stop_rule``, ``driver``, ``record``) use only the standard
+library and ``openevolve``; the OpenEvolve process imports this package under a private name, so
+it never imports ``helion`` or ``torch``. Helion-side modules (``settings``, ``space``,
+``prompts``, ``search``, ``config_space``) adapt Helion's ``ConfigSpec`` and benchmark path;
+only the user's process imports them.
 
 This file must stay free of imports for that reason.
 """
