@@ -116,6 +116,7 @@ class ChannelLLM:
         self._inner = inner
         self._sender = sender
         self._model = str(getattr(model_cfg, "name", None) or "?")
+        self.model = self._model  # OpenEvolve 0.4.0's ensemble reads its clients' ``model``
         self._timeout = getattr(model_cfg, "timeout", None)
         key = getattr(model_cfg, "api_key", None)
         self._secrets = [key] if isinstance(key, str) and len(key) >= 4 else []
