@@ -95,7 +95,8 @@ class LLMState:
             model=event.get("model"),
         )
         streak = self.failure_streak()
-        self.warn(f"OpenEvolve search: an LLM request failed ({self.last_error}); {streak} in a row")
+        if self.failure is None:  # after the verdict the fallback line says it all
+            self.warn(f"OpenEvolve search: an LLM request failed ({self.last_error}); {streak} in a row")
         if streak >= self.max_failures and self.failure is None:
             self.failure = f"the LLM failed {streak} requests in a row (last: {self.last_error})"
 
