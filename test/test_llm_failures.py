@@ -74,7 +74,8 @@ def _check_fell_back(search: OpenEvolveSearch, lines: list, said: str, *needles:
 
 def test_endpoint_unreachable_from_the_start(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     search, lines, said = _tune(tmp_path, capfd, api_base=closed_port_url())
-    fallback = _check_fell_back(search, lines, said, "2 requests in a row")
+    # at least max_llm_failures (2): outcomes that arrive together can join runs of failures
+    fallback = _check_fell_back(search, lines, said, "requests in a row")
     assert fallback["llm_answers_used"] == 0
     assert search.summary["llm_answers_used"] == 0
     assert search.summary["llm_errors"] >= 2

@@ -63,13 +63,17 @@ def _answer(server: protocol.EvaluationServer, seen: list[protocol.Proposal], st
             proposal.reply(feedback.Reply(outcomes=outcomes, best_config=proposal.candidates[1], best_score=2.5))
 
 
-def _our_processes() -> list[psutil.Process]:
+def _our_processes(tmp_root: Path) -> list[psutil.Process]:
+    """OpenEvolve processes of this test: the engine and its workers (orphaned ones included)
+    whose TMPDIR lies under ``tmp_root``, so other test runs on the machine do not count."""
     found = []
     for p in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(p.info["cmdline"] or [])
         try:
-            if any(ALIAS in part for part in p.info["cmdline"] or []):
+            ours = ALIAS in cmdline or "spawn_main" in cmdline
+            if ours and p.environ().get("TMPDIR", "").startswith(str(tmp_root)):
                 found.append(p)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     return found
 
@@ -169,7 +173,7 @@ def test_engine_process_is_light_and_cleaned_up(
     user_tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(user_tmp))
     monkeypatch.setattr(tempfile, "tempdir", str(user_tmp))
-    assert not _our_processes()
+    assert not _our_processes(user_tmp)
     record = tmp_path / "record.jsonl"
     bound, args = bind_matmul()
     search = OpenEvolveSearch(
@@ -180,7 +184,7 @@ def test_engine_process_is_light_and_cleaned_up(
 
     def watch() -> None:
         while not stop.is_set() and not seen:
-            for p in _our_processes():
+            for p in _our_processes(user_tmp):
                 try:
                     seen.append((p.pid, p.environ()))
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -210,7 +214,7 @@ def test_engine_process_is_light_and_cleaned_up(
     # and neither the run's folder nor a program file OpenEvolve was evaluating stays behind.
     assert not psutil.pid_exists(pid)
     assert not [p.name for p in user_tmp.iterdir() if p.name.startswith(("helion-openevolve-", "tmp"))]
-    assert not _our_processes()
+    assert not _our_processes(user_tmp)
 
 
 def test_engine_stop_reaps_the_engine_when_its_group_looks_ended_early(
