@@ -3,14 +3,16 @@
 Flow of :meth:`OpenEvolveSearch._autotune`:
 
 1. Build the space from the kernel's ``ConfigSpec`` (:class:`.space.HelionSpace`, with the
-   user's overrides) and the system message (:mod:`.prompts`).
+   user's overrides), read what earlier searches of the kernel picked (:mod:`.history`: seed
+   configs and the prompt's "What won before") and build the system message (:mod:`.prompts`).
 2. Run :class:`.driver.SearchDriver` with a backend that measures configs through Helion's
    ``benchmark_batch`` (parallel precompile, compile timeouts, accuracy check against the
    baseline output, subprocess isolation when enabled) and keeps a ``PopulationMember`` for
    every measured config.
 3. Log one summary line (evaluations, LLM calls, best vs default, where the time went), write
    it to the run record, and finish like PatternSearch with ``self._finalize()`` (final
-   rebenchmark, finishing rounds, recovery from an unkillable worker).
+   rebenchmark, finishing rounds, recovery from an unkillable worker); add the pick to the
+   history.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from helion.autotuner.effort_profile import PATTERN_SEARCH_DEFAULTS
 from helion import exc
 
 from .driver import SearchDriver
+from .history import WarmStart
 from .measure import Measurement
 from .options import DriverOptions
 from .prompts import system_message
@@ -146,7 +149,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
     def _algorithm_cache_policy(self) -> dict[str, object]:
         return {"openevolve_version": 1, **public_view(self.oe_settings)}
 
-    def _options(self, space: HelionSpace) -> DriverOptions:
+    def _options(self, space: HelionSpace, warm: WarmStart) -> DriverOptions:
         s = self.oe_settings
         seed = s.seed if s.seed is not None else int(self.settings.autotune_random_seed)
         return driver_options(
@@ -161,6 +164,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
                 space=space,
                 candidates=s.candidates_per_program,
                 diff_based=s.diff_based,
+                history=warm.known,
             ),
             title=f"Candidate configs for the Helion kernel {self._kernel_name()!r}",
         )
@@ -191,9 +195,10 @@ class OpenEvolveSearch(PopulationBasedSearch):
         )
         space = HelionSpace(self.config_gen, self.config_spec)
         backend = _HelionBackend(self, space)
+        warm = WarmStart.load(self, backend.validate)
         record = RunRecord(s.record_path)
-        driver = SearchDriver(backend, self._options(space), record, self.log, self.log.warning)
-        default, seeds = space.canonical(self.config_spec.default_config()), self._seed_configs(space)
+        driver = SearchDriver(backend, self._options(space, warm), record, self.log, self.log.warning)
+        default, seeds = space.canonical(self.config_spec.default_config()), self._seed_configs(space) + warm.seeds
         try:
             driver.run(default, seeds)
             self._pin_finalists(driver, backend, [default, *seeds])
@@ -204,6 +209,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
             config = self._finalize()
             record.time.finalize_s += time.perf_counter() - t0
             self._log_summary(driver, record, config)
+            warm.remember(config, self.summary)
             return config
         finally:
             record.close()

@@ -55,6 +55,8 @@ class OpenEvolveSettings:
     strict: bool = False  # raise instead of falling back to random search
     record_path: str | None = None  # JSON-lines run record
     output_dir: str | None = None  # keep OpenEvolve's folder (database, logs) here
+    history: bool = True  # start from earlier searches' picks for this kernel, and keep this one's
+    history_dir: str | None = None  # default: openevolve-history in Helion's cache folder
     seed: int | None = None  # default: Helion's autotune_random_seed
 
 
