@@ -48,6 +48,20 @@ def _children() -> list[int]:
     return [p.pid for p in psutil.Process().children(recursive=True)]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_helion_cache(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """Helion's cache folder, and the search's history store inside it, private to this test
+    session: a run of the tests neither reads nor leaves picks in the user's cache (nor in the
+    next CI pass's). Tests that need their own set HELION_CACHE_DIR again."""
+    old = os.environ.get("HELION_CACHE_DIR")
+    os.environ["HELION_CACHE_DIR"] = str(tmp_path_factory.mktemp("helion-cache"))
+    yield
+    if old is None:
+        os.environ.pop("HELION_CACHE_DIR", None)
+    else:
+        os.environ["HELION_CACHE_DIR"] = old
+
+
 @pytest.fixture(autouse=True)
 def no_leftover_processes() -> object:
     before = set(_children())
