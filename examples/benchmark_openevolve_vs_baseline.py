@@ -206,6 +206,8 @@ def run_search(
     kwargs.update(llm)
     if name in ("OpenEvolveTuner", "OpenEvolveSearch"):
         kwargs["record_path"] = f"{out}.record.jsonl"
+        # cold, as the compile caches are: no picks of an earlier search of this kernel as seeds
+        kwargs["history"] = False
     cold_compile_caches(triton_cache, bound)
     t0 = time.perf_counter()
     search = cls(bound, args, **kwargs)
