@@ -33,7 +33,7 @@ class LLMState:
         self.record = record
         self.warn = warn or (lambda _: None)
         self.max_failures = max_failures
-        self.in_flight: dict[str, float] = {}  # request -> when it left
+        self.sent_at: dict[str, float] = {}  # request -> when it left
         self.outcomes: dict[str, str] = {}  # request -> "in_flight", "answered" or "failed", as they left
         self.latencies: list[float] = []
         self.last_error: str | None = None
@@ -52,12 +52,12 @@ class LLMState:
         now = float(event.get("received_at") or 0.0)  # type: ignore[arg-type]
         request = str(event.get("request"))
         if kind == "llm_request":
-            self.in_flight[request] = now
+            self.sent_at[request] = now
             self.outcomes[request] = "in_flight"
             if self.first_request_s is None:
                 self.first_request_s = round(now - self.record.start, 3)
         elif kind == "llm_answer":
-            self._on_answer(request, event)
+            self._on_answer(request, event, now)
         elif kind == "llm_error":
             self._on_error(request, event)
         elif kind == "engine_error":
@@ -68,22 +68,20 @@ class LLMState:
         elif kind == "started":
             self.record.write("engine_started", torch_imported=event.get("torch_imported"))
 
-    def _on_answer(self, request: str, event: dict[str, object]) -> None:
+    def _on_answer(self, request: str, event: dict[str, object], now: float) -> None:
         c = self.record.counters
         c.llm_calls += 1
         c.prompt_tokens += int(event.get("prompt_tokens") or 0)  # type: ignore[call-overload]
         c.completion_tokens += int(event.get("completion_tokens") or 0)  # type: ignore[call-overload]
-        self.in_flight.pop(request, None)
         self.latencies.append(float(event.get("latency_s") or 0.0))  # type: ignore[arg-type]
         self.outcomes[request] = "answered"
         if self.first_answer_s is None:
-            self.first_answer_s = round(float(event.get("received_at") or 0.0) - self.record.start, 3)  # type: ignore[arg-type]
+            self.first_answer_s = round(now - self.record.start, 3)
 
     def _on_error(self, request: str, event: dict[str, object]) -> None:
         c = self.record.counters
         c.llm_calls += 1
         c.llm_errors += 1
-        self.in_flight.pop(request, None)
         self.outcomes[request] = "failed"
         self.last_error = f"{event.get('error_class')}: {event.get('message') or 'no message'}"
         self.record.write(
@@ -130,7 +128,7 @@ class LLMState:
     def next_answer_due(self) -> float:
         """When the oldest request in flight should come back (the median latency so far
         after it left); ``inf`` when none is in flight, its send time when no latency is known."""
-        if not self.in_flight:
+        waiting = [self.sent_at[r] for r, outcome in self.outcomes.items() if outcome == "in_flight"]
+        if not waiting:
             return math.inf
-        oldest = min(self.in_flight.values())
-        return oldest + (statistics.median(self.latencies) if self.latencies else 0.0)
+        return min(waiting) + (statistics.median(self.latencies) if self.latencies else 0.0)
