@@ -192,7 +192,7 @@ class SearchDriver(Generic[C]):
             proposals = self.session.take(0.0) if self._llm_live() else []
             fill = self._fill()
             if proposals:
-                self.desk.serve(proposals, fill, self._measure, self.options.refine_batch)
+                self._serve(proposals, fill)
             elif fill:
                 self._measure(fill, _describe(fill))
             else:
@@ -241,10 +241,11 @@ class SearchDriver(Generic[C]):
         proposals = self.session.take(min(0.5, max(0.0, self.stop.deadline - t0)))
         self.record.time.llm_wait_s += time.perf_counter() - t0
         if proposals:
-            self._serve(proposals)
+            self._serve(proposals, self._fill())
 
-    def _serve(self, proposals: list[Proposal]) -> None:
-        self.desk.serve(proposals, self._fill(), self._measure, self.options.refine_batch)
+    def _serve(self, proposals: list[Proposal], fill: list[tuple[C, Source]]) -> None:
+        """The proposals' new candidates and ``fill`` in one batch; every proposal answered."""
+        self.desk.serve(proposals, fill, self._measure, self.options.refine_batch)
 
     def _measure(self, items: list[tuple[C, Source]], desc: str) -> list[Result[C]]:
         self.stop.measured()  # the search is not idle: the convergence clock restarts

@@ -225,7 +225,7 @@ class WarmStart:
 
 def _store(search: OpenEvolveSearch) -> HistoryStore | None:
     """The store of the search's kernel and device; None (logged) when the source is unreadable."""
-    fn = getattr(getattr(search.kernel, "kernel", None), "fn", None)
+    fn = search.kernel_fn()
     try:  # hashed as Helion's cache key hashes a kernel (LocalAutotuneCache._generate_key)
         source = textwrap.dedent(inspect.getsource(fn))  # type: ignore[arg-type]
     except (OSError, TypeError) as e:

@@ -84,6 +84,7 @@ class Results(Generic[C]):
         self.record = record
         self.max_evaluations = max_evaluations
         self.entries: dict[Hashable, Result[C]] = {}
+        self._best: Result[C] | None = None  # kept as results come in: the loop asks often
         self.default: Result[C] | None = None
         self.origins: dict[Hashable, Source] = {}  # refinement's claimed neighbours -> their path's origin
 
@@ -99,7 +100,7 @@ class Results(Generic[C]):
 
     @property
     def best(self) -> Result[C] | None:
-        return min((e for e in self.entries.values() if e.measurement.ok), key=lambda e: e.cost, default=None)
+        return self._best
 
     def ok_entries(self) -> list[Result[C]]:
         return [e for e in self.entries.values() if e.measurement.ok]
@@ -135,7 +136,9 @@ class Results(Generic[C]):
         for (candidate, source), m in zip(fresh, measurements, strict=True):
             key = self.backend.key(candidate)
             origin = self.origins.get(key, source) if source == "refine" else source
-            self.entries[key] = Result(candidate, m, source, origin)
+            result = self.entries[key] = Result(candidate, m, source, origin)
+            if m.ok and (self._best is None or result.cost < self._best.cost):
+                self._best = result
             self.record.time.compile_sum_s += m.compile_s or 0.0
             self.record.evaluation(
                 source=source,

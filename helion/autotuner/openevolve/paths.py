@@ -74,17 +74,17 @@ class RefinementPaths(Generic[C]):
 
     def update(self, measured: Results[C]) -> None:
         """Start paths at new top configs, move or end each path, drop those clearly behind."""
-        ok = measured.ok_entries()
-        if not ok:
+        best = measured.best
+        if best is None:
             return
         # PatternSearch's starting points at first; later, a best config that refinement did
         # not find itself (its finds are its paths' moves): an LLM proposal, a random draw
-        starts = heapq.nsmallest(self.starts, ok, key=lambda e: e.cost) if not self.claimed else ok[:0]
-        for entry in [*starts, min(ok, key=lambda e: e.cost)]:
+        starts = [] if self.claimed else heapq.nsmallest(self.starts, measured.ok_entries(), key=lambda e: e.cost)
+        for entry in [*starts, best]:
             if entry.source != "refine":
                 self._start(measured, measured.backend.key(entry.candidate))
         self.live = [p for p in (self._step(measured, p) for p in self.live) if p is not None]
-        self._prune(measured, min(e.cost for e in ok))
+        self._prune(measured, best.cost)
 
     def _step(self, measured: Results[C], path: Path) -> Path | None:
         """The path after its claimed neighbours were measured: moved, unchanged or ended."""

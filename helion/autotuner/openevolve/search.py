@@ -184,9 +184,12 @@ class OpenEvolveSearch(PopulationBasedSearch):
             self.log.warning(f"OpenEvolveSearch: skipping seed configs: {e}")
         return seeds
 
+    def kernel_fn(self) -> object:
+        """The Python function of the kernel being tuned (None where the kernel has none)."""
+        return getattr(getattr(self.kernel, "kernel", None), "fn", None)
+
     def _kernel_name(self) -> str:
-        fn = getattr(getattr(self.kernel, "kernel", None), "fn", None)
-        return getattr(fn, "__name__", "kernel")
+        return getattr(self.kernel_fn(), "__name__", "kernel")
 
     def _autotune(self) -> helion.Config:
         s = self.oe_settings
