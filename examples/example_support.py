@@ -35,13 +35,17 @@ def select_backend(argv: Sequence[str]) -> bool:
     """Choose GPU (Triton) or CPU (Pallas interpret) before Helion is imported; True on a GPU.
 
     The CPU is used with ``--cpu`` in ``argv`` or when torch sees no CUDA device; then the
-    Pallas interpret backend is set in the environment unless the caller already chose one.
+    Pallas interpret backend is set in the environment unless the caller already chose one, and
+    Helion's final pick is off: on the Pallas backend it times its finalists with the TPU
+    profiler, whose trace never completes in interpret mode (Helion 1.5's own searches hang
+    there; this search turns it off by itself).
     """
     global ON_GPU
     ON_GPU = "--cpu" not in argv and torch.cuda.is_available()
     if not ON_GPU:
         os.environ.setdefault("HELION_BACKEND", "pallas")
         os.environ.setdefault("HELION_PALLAS_INTERPRET", "1")
+        os.environ.setdefault("HELION_AUTOTUNE_FINAL_PICK_TOP_K", "0")
     return ON_GPU
 
 

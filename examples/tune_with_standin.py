@@ -200,10 +200,6 @@ def main() -> None:
         # Interpreted kernel calls take a second or so each: keep a first run to a few minutes.
         os.environ["HELION_AUTOTUNE_BUDGET_SECONDS"] = str(CPU_QUICK_BUDGET_S)
         budget = f" (at most {CPU_QUICK_BUDGET_S} s of search per kernel on the CPU; --max-seconds to change)"
-    if not ON_GPU:
-        # Helion's own final pick on the Pallas backend times its finalists with the TPU profiler,
-        # whose trace never completes in interpret mode on a CPU (PatternSearch hung there).
-        os.environ.setdefault("HELION_AUTOTUNE_FINAL_PICK_TOP_K", "1")
     print(f"{device_line()}; effort {effort}{budget}; search {a.search}", flush=True)
     if not ON_GPU:
         print(
