@@ -50,6 +50,7 @@ import time
 from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).parent))
+from example_support import interleaved_ms
 from example_support import latency_ms
 from example_support import select_backend
 
@@ -136,11 +137,7 @@ def retime(
         if repr(config) not in fns:
             compiled = kernel.bind(args).compile_config(config)  # type: ignore[attr-defined]
             fns[repr(config)] = lambda f=compiled: f(*args)
-    keys = list(fns)
-    times: dict[str, list[float]] = {k: [] for k in keys}
-    for r in range(rounds):
-        for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
-            times[key].append(latency_ms(fns[key], warmup=25, rep=100, cpu_runs=1))
+    times = interleaved_ms(fns, rounds, warmup=25, rep=100)
     for row, config in chosen:
         row["best_ms_after_search"] = row["best_ms"]
         row["best_ms"] = statistics.median(times[repr(config)])

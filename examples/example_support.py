@@ -73,6 +73,28 @@ def latency_ms(fn: Callable[[], object], *, warmup: int = 25, rep: int = 100, cp
     return (time.perf_counter() - t0) / cpu_runs * 1e3
 
 
+def interleaved_ms(
+    fns: dict[str, Callable[[], object]], rounds: int, *, warmup: int = 10, rep: int = 40
+) -> dict[str, list[float]]:
+    """Time every function once per round for ``rounds`` rounds, round ``r`` starting at the
+    ``r``-th of them (so no function is always timed first), after one warm-up call each. A
+    timing is Triton's ``do_bench`` (``warmup``, ``rep``) on a GPU, one wall-clock call on the CPU
+    (a call under the Pallas interpreter takes long enough on its own). Times in ms, per name."""
+    for fn in fns.values():
+        fn()  # warm-up (and, on the first call, compile)
+    names = list(fns)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            if ON_GPU:
+                times[name].append(latency_ms(fns[name], warmup=warmup, rep=rep))
+            else:
+                t0 = time.perf_counter()
+                fns[name]()
+                times[name].append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
 def fallback_reason(search: object | None, record: Path) -> str | None:
     """Why the search fell back to random search: from the search object, else the run record."""
     inner = getattr(search, "autotuner", search)  # the cache layer wraps the search

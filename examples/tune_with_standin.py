@@ -33,6 +33,7 @@ import time
 
 sys.path.insert(0, str(Path(__file__).parent))
 from example_support import device_line
+from example_support import interleaved_ms
 from example_support import latency_ms
 from example_support import select_backend
 from example_support import start_llm
@@ -77,16 +78,6 @@ def config_latency_ms(kernel: object, args: tuple[torch.Tensor, ...], config: he
     return latency_ms(lambda: fn(*args), warmup=50, rep=300)
 
 
-def _one_timing_ms(fn: object) -> float:
-    """One timing of ``fn`` in one round: Triton's ``do_bench`` on a GPU, else one wall-clock call
-    (a call under the Pallas interpreter takes long enough on its own)."""
-    if ON_GPU:
-        return latency_ms(fn, warmup=10, rep=40)  # type: ignore[arg-type]
-    t0 = time.perf_counter()
-    fn()  # type: ignore[operator]
-    return (time.perf_counter() - t0) * 1e3
-
-
 def compare_configs(
     kernel: object, args: tuple[torch.Tensor, ...], default: helion.Config, tuned: helion.Config, rounds: int
 ) -> dict[str, object]:
@@ -95,17 +86,11 @@ def compare_configs(
     verdict: ``same`` when the middle half of the per-round ratios (default / tuned) holds 1.0,
     i.e. the difference is within the measured spread, else ``faster`` or ``slower``."""
     if dict(tuned) == dict(default):
-        fn = _call(kernel, args, default)
-        fn()  # warm-up
-        ms = statistics.median(_one_timing_ms(fn) for _ in range(max(1, rounds // 2)))
+        ms = statistics.median(
+            interleaved_ms({"default": _call(kernel, args, default)}, max(1, rounds // 2))["default"]
+        )
         return {"default_ms": ms, "tuned_ms": ms, "speedup": 1.0, "verdict": "default", "ratio_iqr": [1.0, 1.0]}
-    fns = {"default": _call(kernel, args, default), "tuned": _call(kernel, args, tuned)}
-    for fn in fns.values():
-        fn()  # warm-up (and, on the first call, compile)
-    times: dict[str, list[float]] = {"default": [], "tuned": []}
-    for i in range(rounds):
-        for name in ("default", "tuned") if i % 2 == 0 else ("tuned", "default"):
-            times[name].append(_one_timing_ms(fns[name]))
+    times = interleaved_ms({"default": _call(kernel, args, default), "tuned": _call(kernel, args, tuned)}, rounds)
     ratios = [d / t for d, t in zip(times["default"], times["tuned"], strict=True)]
     q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else ratios * 3
     d_ms, t_ms = statistics.median(times["default"]), statistics.median(times["tuned"])
