@@ -208,6 +208,7 @@ def run_search(
     cold_compile_caches(triton_cache, bound)
     t0 = time.perf_counter()
     search = cls(bound, args, **kwargs)
+    final_s = time_final_selection(search)
     config = search.autotune(skip_cache=True)
     wall = time.perf_counter() - t0
     row: dict[str, object] = {
@@ -215,9 +216,11 @@ def run_search(
         "wall_s": wall,
         "best_ms": config_latency_ms(kernel, args, config),
         "config": repr(config),
+        "final_selection_s": final_s[0] if final_s else None,
     }
     row["curve"] = convergence(Path(f"{out}.csv"))
     row["evaluations"] = row["curve"].pop("configs")  # type: ignore[union-attr]
+    row["first_result_s"] = row["curve"].pop("first_s")  # type: ignore[union-attr]
     summary = getattr(search, "summary", None)
     if summary:
         by_source = summary.get("by_source") or {}
@@ -225,6 +228,26 @@ def run_search(
         row["from_llm"] = by_source.get("llm", 0)
         row["winner_from_llm"] = summary.get("winner_origin") == "llm"
     return row, config
+
+
+def time_final_selection(search: object) -> list[float]:
+    """Time Helion's final selection (``_finalize``: the finalists' re-timing, finishing rounds)
+    of ``search``; the list gets the seconds once it has run (stays empty for a search that does
+    not finish through it)."""
+    seconds: list[float] = []
+    finalize = getattr(search, "_finalize", None)
+    if finalize is None:
+        return seconds
+
+    def timed() -> object:
+        t0 = time.perf_counter()
+        try:
+            return finalize()
+        finally:
+            seconds.append(time.perf_counter() - t0)
+
+    search._finalize = timed  # type: ignore[attr-defined]
+    return seconds
 
 
 SUMMARY_FIELDS = (
@@ -294,7 +317,9 @@ def convergence(path: Path) -> dict[str, object]:
         rows = list(csv.DictReader(f))
     configs = len({r["config_id"] for r in rows})
     start = min((float(r["timestamp_s"]) for r in rows), default=0.0)
-    for r in rows:
+    done = [r for r in rows if r["status"] != "started"]  # Helion logs each config's start too
+    first_s = min((float(r["timestamp_s"]) for r in done), default=None)  # from the search's start
+    for r in done:
         if r["status"] != "ok" or not r["perf_ms"]:
             all_.append(math.inf)
             continue
@@ -303,7 +328,13 @@ def convergence(path: Path) -> dict[str, object]:
         current = min(current, perf)
         times.append(float(r["timestamp_s"]) - start)
         best.append(current)
-    return {"t": times, "best": best, "all": [x if math.isfinite(x) else -1.0 for x in all_], "configs": configs}
+    return {
+        "t": times,
+        "best": best,
+        "all": [x if math.isfinite(x) else -1.0 for x in all_],
+        "configs": configs,
+        "first_s": first_s,
+    }
 
 
 def plot(rows: list[dict[str, object]], out: Path) -> None:
@@ -424,11 +455,12 @@ def baseline(rows: list[dict[str, object]], kernel: str, names: tuple[str, ...])
 
 def table(rows: list[dict[str, object]]) -> None:
     """Per kernel and search: re-timed best, its ratio to min(PatternSearch, LFBOTreeSearch) and
-    to the known config (knowing runs), wall and its ratio to PatternSearch's, configs measured,
-    configs from the LLM, whether the winner descends from an LLM proposal."""
+    to the known config (knowing runs), wall and its ratio to PatternSearch's, when the first
+    config's measurement was logged and how long Helion's final selection took (both in the wall),
+    configs measured, configs from the LLM, whether the winner descends from an LLM proposal."""
     print(
         f"\n{'kernel':<11} {'search':<28} {'best ms':>8} {'/PS,LFBO':>8} {'/known':>7} {'wall s':>7} "
-        f"{'/PS':>6} {'evals':>6} {'LLM':>4} {'win<-LLM':>8}  stop / mode"
+        f"{'/PS':>6} {'1st s':>6} {'final s':>7} {'evals':>6} {'LLM':>4} {'win<-LLM':>8}  stop / mode"
     )
     for k in dict.fromkeys(str(r["kernel"]) for r in rows):
         ref = baseline(rows, k, ("PatternSearch", "LFBOTreeSearch"))
@@ -444,7 +476,8 @@ def table(rows: list[dict[str, object]]) -> None:
             print(
                 f"{k:<11} {r['search']:<28} {float(r['best_ms']):>8.4f} {float(r['best_ms']) / ref:>7.3f}x "  # type: ignore[arg-type]
                 f"{_fmt(float(r['best_ms']) / known if known else None, 6, 'x')} {wall:>7.1f} "  # type: ignore[arg-type]
-                f"{_fmt(wall / ps_wall[0] if ps_wall else None, 5, 'x')} {r['evaluations']:>6} "
+                f"{_fmt(wall / ps_wall[0] if ps_wall else None, 5, 'x')} {_fmt(r.get('first_result_s'), 6)} "
+                f"{_fmt(r.get('final_selection_s'), 7)} {r['evaluations']:>6} "
                 f"{_fmt(r.get('from_llm'), 4)} {_fmt(r.get('winner_from_llm'), 8)}  "
                 f"{r.get('mode') or ''} {r.get('stop_reason') or ''}"
             )
