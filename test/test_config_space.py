@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import json
 import math
 from pathlib import Path
+import time
 
 import pytest
 from standin_llm import StandinLLM
 
 from helion.autotuner.openevolve_tuner import OpenEvolveUnavailable
+from helion.autotuner.openevolve_tuner import TuneResult
 from helion.autotuner.openevolve_tuner import tune_config_space
 
 SPACE = {"block_size": [16, 32, 64, 128, 256, 512], "num_warps": [1, 2, 4, 8, 16], "unroll": [False, True]}
@@ -132,3 +135,70 @@ def test_default_config_is_measured_first_and_checked(tmp_path: Path) -> None:
         tune_config_space(SPACE, score, default={"num_warps": 3}, log=quiet)
     with pytest.raises(ValueError, match="unknown field 'warps'"):
         tune_config_space(SPACE, score, default={"warps": 4}, log=quiet)
+
+
+# -- a knowing LLM leads ------------------------------------------------------------------------
+
+WIDE = {"block_size": [16, 32, 64, 128, 256, 512], "num_warps": [1, 2, 4, 8, 16], "unroll": [False, True]}
+FAR = {"block_size": 16, "num_warps": 1, "unroll": False}  # six moves from OPTIMUM
+
+
+def slow_start_cost(first_s: float) -> Callable[[dict[str, object]], float]:
+    """A cost with its minimum 1.0 at OPTIMUM; the first call takes ``first_s`` (as a Helion
+    search's first batch does: compile and benchmark start-up), the others 10 ms."""
+    calls: list[None] = []
+
+    def cost(config: dict[str, object]) -> float:
+        time.sleep(first_s if not calls else 0.01)
+        calls.append(None)
+        return (
+            1.0
+            + abs(math.log2(int(config["block_size"])) - 7)  # type: ignore[call-overload]
+            + abs(math.log2(int(config["num_warps"])) - 2)  # type: ignore[call-overload]
+            + (0.0 if config["unroll"] else 0.5)
+        )
+
+    return cost
+
+
+def batches(record: Path) -> list[list[dict[str, object]]]:
+    """The run record's evaluations grouped by batch (a batch's lines are written together)."""
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    out: list[list[dict[str, object]]] = []
+    last = -1.0
+    for line in (x for x in lines if x["kind"] == "evaluation"):
+        if not out or float(line["t"]) - last > 0.005:
+            out.append([])
+        out[-1].append(line)
+        last = float(line["t"])
+    return out
+
+
+def test_a_knowing_llm_is_measured_first_and_shortens_the_search(tmp_path: Path) -> None:
+    """Issue 15 on the CPU: with an LLM that knows the optimum, the optimum is measured in the
+    first batch after the default (the first LLM round is asked while the default is measured)
+    and the search measures fewer configs than with a blind LLM (neighbours of the best)."""
+    runs: dict[str, tuple[TuneResult, list[list[dict[str, object]]]]] = {}
+    for mode in ("knowing", "neighbors"):
+        record = tmp_path / f"{mode}.jsonl"
+        known = [OPTIMUM] if mode == "knowing" else []
+        with StandinLLM(mode=mode, latency_s=0.1, seed=1, known_configs=known).start() as llm:
+            result = tune_config_space(
+                WIDE,
+                slow_start_cost(first_s=8.0),
+                minimize=True,
+                default=FAR,
+                max_evaluations=60,
+                api_base=llm.url,
+                api_key="test-key",
+                record_path=str(record),
+                log=quiet,
+            )
+        runs[mode] = (result, batches(record))
+    (knowing, knowing_batches), (blind, _) = runs["knowing"], runs["neighbors"]
+    assert knowing.mode == "openevolve" and blind.mode == "openevolve"
+    assert knowing.best_config == OPTIMUM and knowing.best_score == 1.0
+    assert [x["source"] for x in knowing_batches[0]] == ["default"]
+    second = knowing_batches[1]
+    assert {"source": "llm", "config": OPTIMUM} in [{"source": x["source"], "config": x["config"]} for x in second]
+    assert knowing.evaluations < blind.evaluations, (knowing.evaluations, blind.evaluations)
