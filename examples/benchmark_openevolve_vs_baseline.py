@@ -231,22 +231,22 @@ def run_search(
 
 
 def time_final_selection(search: object) -> list[float]:
-    """Time Helion's final selection (``_finalize``: the finalists' re-timing, finishing rounds)
-    of ``search``; the list gets the seconds once it has run (stays empty for a search that does
-    not finish through it)."""
+    """Time Helion's final selection of ``search`` (``final_rebenchmark_best``: the finalists
+    re-timed together, which every search here ends with); the list gets the seconds once it
+    has run (stays empty for a search that does not call it)."""
     seconds: list[float] = []
-    finalize = getattr(search, "_finalize", None)
-    if finalize is None:
+    final = getattr(search, "final_rebenchmark_best", None)
+    if final is None:
         return seconds
 
-    def timed() -> object:
+    def timed(best: object) -> object:
         t0 = time.perf_counter()
         try:
-            return finalize()
+            return final(best)
         finally:
             seconds.append(time.perf_counter() - t0)
 
-    search._finalize = timed  # type: ignore[attr-defined]
+    search.final_rebenchmark_best = timed  # type: ignore[attr-defined]
     return seconds
 
 
@@ -268,14 +268,16 @@ SUMMARY_FIELDS = (
 
 
 def known_configs(spec: str | None, rows: list[dict[str, object]], chosen: dict[str, helion.Config]) -> list:
-    """The configs the knowing stand-in knows: ``auto`` = the best config chosen so far on this
-    kernel (by its timing right after its search); a file = a JSON list or a run record."""
+    """The configs the knowing stand-in knows: ``auto`` = the best config that a search without
+    an LLM chose so far on this kernel (by its timing right after its search), so every knowing
+    search of the kernel knows the same config; a file = a JSON list or a run record."""
     if not spec:
         return []
     if spec == "auto":
-        if not rows:
+        plain = [r for r in rows if "error" not in r and str(r["search"]).partition(":")[0] not in LLM_SEARCHES]
+        if not plain:
             return []
-        best = min(rows, key=lambda r: float(r["best_ms"]))  # type: ignore[arg-type]
+        best = min(plain, key=lambda r: float(r["best_ms"]))  # type: ignore[arg-type]
         return [dict(chosen[str(best["search"])].config)]
     from standin_llm import load_known
 
