@@ -90,7 +90,9 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def suite(device: str) -> dict[str, tuple[object, tuple[torch.Tensor, ...], object]]:
+def suite(device: str, rows: int = 1) -> dict[str, tuple[object, tuple[torch.Tensor, ...], object]]:
+    """Kernel name -> (kernel, arguments, PyTorch reference); ``rows`` multiplies the first
+    dimension of the first argument (another shape of the same kernel)."""
     g = ON_GPU
     h = torch.float16 if g else torch.float32
 
@@ -107,15 +109,32 @@ def suite(device: str) -> dict[str, tuple[object, tuple[torch.Tensor, ...], obje
         s(1 << 24, 1 << 14),
         s((8192, 4096), (128, 256)),
     )
+    n = rows
     return {
-        "matmul": (matmul, (r(mm_n, mm_n), r(mm_n, mm_n)), torch.mm),
-        "matmul_big": (matmul, (r(big_n, big_n), r(big_n, big_n)), torch.mm),
-        "softmax": (softmax, (r(sm_m, sm_n),), lambda x: torch.softmax(x, dim=-1)),
-        "layer_norm": (layer_norm, (r(*ln), r(ln[1]), r(ln[1])), lambda x, w, b: F.layer_norm(x, (x.shape[1],), w, b)),
-        "attention": (attention, (r(bh, sq, hd), r(bh, sq, hd), r(bh, sq, hd)), sdpa),
-        "vector_add": (vector_add, (r(vn), r(vn)), torch.add),
-        "rms_norm": (rms_norm, (r(*rms), r(rms[1])), lambda x, w: F.rms_norm(x, (x.shape[1],), w, eps=1e-5)),
+        "matmul": (matmul, (r(mm_n * n, mm_n), r(mm_n, mm_n)), torch.mm),
+        "matmul_big": (matmul, (r(big_n * n, big_n), r(big_n, big_n)), torch.mm),
+        "softmax": (softmax, (r(sm_m * n, sm_n),), lambda x: torch.softmax(x, dim=-1)),
+        "layer_norm": (
+            layer_norm,
+            (r(ln[0] * n, ln[1]), r(ln[1]), r(ln[1])),
+            lambda x, w, b: F.layer_norm(x, (x.shape[1],), w, b),
+        ),
+        "attention": (attention, (r(bh * n, sq, hd), r(bh * n, sq, hd), r(bh * n, sq, hd)), sdpa),
+        "vector_add": (vector_add, (r(vn * n), r(vn * n)), torch.add),
+        "rms_norm": (
+            rms_norm,
+            (r(rms[0] * n, rms[1]), r(rms[1])),
+            lambda x, w: F.rms_norm(x, (x.shape[1],), w, eps=1e-5),
+        ),
     }
+
+
+def kernels_and_args(name: str, device: str, rows: int = 1) -> tuple[object, tuple[torch.Tensor, ...], object]:
+    """One kernel of :func:`suite`: (kernel, arguments, PyTorch reference)."""
+    kernels = suite(device, rows)
+    if name not in kernels:
+        raise SystemExit(f"unknown kernel {name!r}; the kernels: {', '.join(kernels)}")
+    return kernels[name]
 
 
 def reference_ms(fn: object, args: tuple[torch.Tensor, ...]) -> float:
@@ -184,9 +203,11 @@ def run_search(
     out: Path,
     triton_cache: Path,
     llm: dict[str, object],
+    history_dir: Path | None = None,
 ) -> tuple[dict[str, object], helion.Config]:
     """Run search ``variant`` (``Name`` or ``Name:llm``) with cold compile caches (Triton's in
-    ``triton_cache``); its result row and its chosen config."""
+    ``triton_cache``); its result row and its chosen config. This search keeps no history
+    unless ``history_dir`` is given (then it reads and adds to the store there)."""
     name = variant.partition(":")[0]
     bound = kernel.bind(args)  # type: ignore[attr-defined]
     bound.settings.autotune_log = str(out)
@@ -203,8 +224,10 @@ def run_search(
     kwargs.update(llm)
     if name in ("OpenEvolveTuner", "OpenEvolveSearch"):
         kwargs["record_path"] = f"{out}.record.jsonl"
-        # cold, as the compile caches are: no picks of an earlier search of this kernel as seeds
-        kwargs["history"] = False
+        # cold, as the compile caches are, unless asked: no picks of an earlier search as seeds
+        kwargs["history"] = history_dir is not None
+        if history_dir is not None:
+            kwargs["history_dir"] = str(history_dir)
     cold_compile_caches(triton_cache, bound)
     t0 = time.perf_counter()
     search = cls(bound, args, **kwargs)
@@ -408,7 +431,7 @@ def main() -> None:
 
 def run_kernel(a: argparse.Namespace, kname: str, device: str, out: Path, caches: Path) -> list[dict[str, object]]:
     """Every search variant on one kernel, then the interleaved re-timing; the rows."""
-    kernel, args, ref = suite(device)[kname]
+    kernel, args, ref = kernels_and_args(kname, device)
     ref_ms = reference_ms(ref, args)
     print(f"  {kname:<11} warm-up {warm_up(kernel, args, caches / f'{kname}-warm-up'):.1f}s", flush=True)
     rows: list[dict[str, object]] = []
