@@ -143,20 +143,21 @@ WIDE = {"block_size": [16, 32, 64, 128, 256, 512], "num_warps": [1, 2, 4, 8, 16]
 FAR = {"block_size": 16, "num_warps": 1, "unroll": False}  # six moves from OPTIMUM
 
 
-def slow_start_cost(first_s: float) -> Callable[[dict[str, object]], float]:
-    """A cost with its minimum 1.0 at OPTIMUM; the first call takes ``first_s`` (as a Helion
-    search's first batch does: compile and benchmark start-up), the others 10 ms."""
+def slow_start_cost(first_s: float, slope: float = 1.0) -> Callable[[dict[str, object]], float]:
+    """A cost with its minimum 1.0 at OPTIMUM, rising by ``slope`` per move away from it; the
+    first call takes ``first_s`` (as a Helion search's first batch does: compile and benchmark
+    start-up), the others 10 ms."""
     calls: list[None] = []
 
     def cost(config: dict[str, object]) -> float:
         time.sleep(first_s if not calls else 0.01)
         calls.append(None)
-        return (
-            1.0
-            + abs(math.log2(int(config["block_size"])) - 7)  # type: ignore[call-overload]
+        moves = (
+            abs(math.log2(int(config["block_size"])) - 7)  # type: ignore[call-overload]
             + abs(math.log2(int(config["num_warps"])) - 2)  # type: ignore[call-overload]
             + (0.0 if config["unroll"] else 0.5)
         )
+        return 1.0 + slope * moves
 
     return cost
 
@@ -202,3 +203,30 @@ def test_a_knowing_llm_is_measured_first_and_shortens_the_search(tmp_path: Path)
     second = knowing_batches[1]
     assert {"source": "llm", "config": OPTIMUM} in [{"source": x["source"], "config": x["config"]} for x in second]
     assert knowing.evaluations < blind.evaluations, (knowing.evaluations, blind.evaluations)
+
+
+def test_on_a_flat_landscape_paths_behind_a_settled_llm_best_end(tmp_path: Path) -> None:
+    """Every config within 4% of the optimum: no path is ever clearly behind (5%), so without
+    an LLM the default's path walks all the way. With the knowing LLM, once its config's
+    neighbourhood confirmed it and two more answers brought nothing better, that path ends."""
+    record = tmp_path / "knowing.jsonl"
+    with StandinLLM(mode="knowing", latency_s=0.1, seed=1, known_configs=[OPTIMUM]).start() as llm:
+        knowing = tune_config_space(
+            WIDE,
+            slow_start_cost(first_s=8.0, slope=0.006),
+            minimize=True,
+            default=FAR,
+            max_evaluations=60,
+            api_base=llm.url,
+            api_key="test-key",
+            record_path=str(record),
+            log=quiet,
+        )
+    alone = tune_config_space(WIDE, slow_start_cost(first_s=0.0, slope=0.006), minimize=True, default=FAR, log=quiet)
+    assert alone.mode == "fallback" and alone.best_config == OPTIMUM  # no API key: refinement alone
+    assert knowing.mode == "openevolve" and knowing.best_config == OPTIMUM
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    ended = [x for x in lines if x["kind"] == "paths_ended"]
+    assert len(ended) == 1 and ended[0]["paths"] >= 1, ended
+    assert "the LLM's best config is settled" in ended[0]["reason"]
+    assert knowing.evaluations < alone.evaluations, (knowing.evaluations, alone.evaluations)

@@ -104,6 +104,34 @@ def test_a_path_that_falls_clearly_behind_ends_and_the_leader_gets_its_steps() -
     assert (measured.best.source, measured.best.origin) == ("refine", "llm")  # found from the LLM's config
 
 
+def test_the_best_is_settled_once_its_path_ended_at_a_local_optimum_and_paths_behind_it_can_end() -> None:
+    measured, paths = setup(bowl, starts=2)
+    measured.measure([({"a": 0, "b": 0, "c": 0}, "default"), ({"a": 0, "b": 7, "c": 0}, "seed")], "first")
+    paths.update(measured)
+    measured.measure([({"a": 5, "b": 2, "c": 6}, "llm")], "llm")  # the optimum, told by the LLM
+    paths.update(measured)
+    assert len(paths.live) == 2  # it starts a path; the seed's is behind but within prune_ratio
+    assert not paths.settled(measured) and paths.end_behind(measured) == 0  # its neighbourhood is unmeasured
+    # measure the optimum's neighbourhood only: nothing there is faster, its path ends there
+    optimum = measured.backend.key({"a": 5, "b": 2, "c": 6})
+    measured.measure([(c, "refine") for c in paths.claimed[optimum]], "refine")
+    paths.update(measured)
+    assert paths.settled(measured)
+    behind = len(paths.live)
+    assert behind == 1 and measured[paths.live[0].incumbent].cost > measured.best.cost  # the seed's path
+    assert paths.end_behind(measured) == behind
+    assert paths.converged and paths.batch(measured, 6) == []
+
+
+def test_a_best_found_by_a_live_path_is_not_settled() -> None:
+    measured, paths = setup(bowl)
+    measured.measure([({"a": 3, "b": 2, "c": 6}, "default")], "default")
+    measured.measure([(c, "refine") for c in paths.batch(measured, 6)], "refine")
+    paths.update(measured)  # moved to a=4 (cost 2): its neighbourhood is not measured yet
+    assert paths.live and measured.best.cost == 2.0
+    assert not paths.settled(measured) and paths.end_behind(measured) == 0 and paths.live
+
+
 def test_failed_neighbours_never_become_incumbents() -> None:
     def cost(c: Config) -> float:
         return math.nan if c["a"] == 4 else bowl(c)  # a crashing config right next to the start

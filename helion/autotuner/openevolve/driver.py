@@ -13,7 +13,7 @@ Flow of :meth:`SearchDriver.run` (the package docstring shows where each step li
       draws in place of its proposals (:mod:`.proposals`); with no program waiting, the batch is
       refinement (and draws) alone, so the device never idles while LLM requests are in flight;
    c. with nothing to measure, ask the stop rule (:mod:`.stop_rule`): stop, or wait briefly for
-      the LLM answers in flight.
+      the LLM answers in flight; it also says when the paths behind an LLM's settled best end.
 3. Stop the engine and the server (always, also on errors and Ctrl-C).
 
 What is fatal and what is skipped: a candidate that fails validation is answered as
@@ -41,6 +41,7 @@ from .llm_events import LLMState
 from .measure import Backend
 from .measure import Result
 from .measure import Results
+from .measure import describe_batch
 from .options import DriverOptions
 from .options import OpenEvolveUnavailable
 from .paths import RefinementPaths
@@ -53,6 +54,7 @@ from .server import Proposal
 from .session import EngineSession
 from .stop_rule import AnswerCredit
 from .stop_rule import StopRule
+from .stop_rule import knowledge_first
 
 C = TypeVar("C")
 
@@ -194,7 +196,7 @@ class SearchDriver(Generic[C]):
             if proposals:
                 self._serve(proposals, fill)
             elif fill:
-                self._measure(fill, _describe(fill))
+                self._measure(fill, describe_batch(fill))
             else:
                 decision, why = self.stop.decide(
                     now=time.perf_counter(),
@@ -221,12 +223,30 @@ class SearchDriver(Generic[C]):
         """Refinement neighbours; random draws where the LLM is not live and refinement has
         nothing to offer (refinement off, or no config has worked yet to start a path from)."""
         want = min(self.options.refine_batch, self.measured.remaining)
+        if self.options.refinement:
+            self.paths.update(self.measured)
+            self._end_paths_behind_the_llm()
         refine = self.paths.batch(self.measured, want) if self.options.refinement else []
         items: list[tuple[C, Source]] = [(c, "refine") for c in refine]
         if self._llm_live() or refine or (self.options.refinement and self.measured.best is not None):
             return items
         source: Source = "fallback" if self.fallback_reason else "random"
         return [(c, source) for c in self.measured.unseen(self._draws(want * 20), want)]
+
+    def _end_paths_behind_the_llm(self) -> None:
+        """End the refinement paths still live when the stop rule says the LLM's best leads."""
+        best = self.measured.best
+        if best is None or not self.paths.live:
+            return
+        why = knowledge_first(
+            best_origin=best.origin,
+            settled=self.paths.settled(self.measured),
+            stagnant_answers=self.credit.stagnant,
+            llm_live=self._llm_live(),
+        )
+        if why and (ended := self.paths.end_behind(self.measured)):
+            self.record.write("paths_ended", reason=why, paths=ended, best_cost=best.cost)
+            self.log(f"OpenEvolve search: {why}; {ended} refinement path(s) behind it end")
 
     def _draws(self, n: int) -> Iterator[C]:
         """Up to ``n`` random candidates; a draw the backend cannot build is skipped."""
@@ -272,25 +292,11 @@ class SearchDriver(Generic[C]):
             raise OpenEvolveUnavailable(f"OpenEvolve search cannot continue: {reason}")
         self.fallback_reason = reason
         c = self.record.counters
-        self.record.write(
-            "fallback",
-            reason=reason,
-            llm_calls=c.llm_calls,
-            llm_errors=c.llm_errors,
-            llm_answers_used=c.llm_answers_used,
-            evaluations=c.evaluations,
-        )
+        counts = ("llm_calls", "llm_errors", "llm_answers_used", "evaluations")
+        self.record.write("fallback", reason=reason, **{k: getattr(c, k) for k in counts})
         how = "refinement as PatternSearch's" if self.options.refinement else "random search"
         self.warn(
             f"OpenEvolve search: {reason}. Going on without the LLM ({how}), keeping the "
             f"{c.evaluations} configs measured and the {c.llm_answers_used} LLM answers used."
         )
         self.session.shut()
-
-
-def _describe(items: list[tuple[object, Source]]) -> str:
-    counts: dict[str, int] = {}
-    for _, source in items:
-        counts[source] = counts.get(source, 0) + 1
-    names = {"refine": "refining", "fallback": "random (no LLM)", "random": "random"}
-    return " + ".join(f"{n} {names.get(s, s)}" for s, n in counts.items())

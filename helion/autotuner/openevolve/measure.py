@@ -150,3 +150,12 @@ class Results(Generic[C]):
                 compile_s=m.compile_s,
             )
         return [self.entries[k] for k in (self.backend.key(c) for c, _ in items) if k in self.entries]
+
+
+def describe_batch(items: list[tuple[object, Source]]) -> str:
+    """A batch's progress-bar label: how many configs of each source ("3 refining + 1 random")."""
+    counts: dict[str, int] = {}
+    for _, source in items:
+        counts[source] = counts.get(source, 0) + 1
+    names = {"refine": "refining", "fallback": "random (no LLM)", "random": "random"}
+    return " + ".join(f"{n} {names.get(s, s)}" for s, n in counts.items())

@@ -14,6 +14,12 @@ refinement finding it (an LLM proposal, a random draw). At most ``starts`` paths
 the most promising kept; a path whose best is more than ``prune_ratio`` times slower than the
 best config measured has fallen clearly behind and ends. The steps an ended-early path had left
 go to the leading path.
+
+The best config is *settled* once the path it was found on ended at a local optimum (its
+incumbent's whole claimed neighbourhood measured, none faster by ``min_improvement``): nothing
+around it is faster. The driver may then end the paths still walking behind it
+(:meth:`RefinementPaths.end_behind`), when the LLM's answers lead the search (see
+:mod:`.driver`).
 """
 
 from __future__ import annotations
@@ -59,7 +65,10 @@ class RefinementPaths(Generic[C]):
         self.live: list[Path] = []
         #: every config that was an incumbent -> the neighbours its path claimed
         self.claimed: dict[Hashable, list[C]] = {}
-        self._claimed_keys: set[Hashable] = set()
+        #: each claimed neighbour -> the incumbent that claimed it
+        self._claimer: dict[Hashable, Hashable] = {}
+        #: incumbents whose path ended at a local optimum
+        self._optima: set[Hashable] = set()
 
     @property
     def converged(self) -> bool:
@@ -92,8 +101,11 @@ class RefinementPaths(Generic[C]):
         if any(k not in measured for k in claimed):
             return path  # still being measured
         step = min((measured[k] for k in claimed if measured[k].measurement.ok), key=lambda e: e.cost, default=None)
-        if step is None or not self._improves(step, measured[path.incumbent]) or path.moves + 1 >= path.steps:
-            return None  # a local optimum (up to the noise floor), or the path's steps are spent
+        if step is None or not self._improves(step, measured[path.incumbent]):
+            self._optima.add(path.incumbent)
+            return None  # a local optimum (up to the noise floor)
+        if path.moves + 1 >= path.steps:
+            return None  # the path's steps are spent
         key = measured.backend.key(step.candidate)
         if key in self.claimed:  # another path's incumbent already: the paths met
             return None
@@ -115,11 +127,28 @@ class RefinementPaths(Generic[C]):
         claimed: list[C] = []
         for neighbor in measured.backend.neighbors(measured[key].candidate):
             k = measured.backend.key(neighbor)
-            if k not in measured and k not in self._claimed_keys:
-                self._claimed_keys.add(k)
+            if k not in measured and k not in self._claimer:
+                self._claimer[k] = key
                 measured.origins[k] = origin
                 claimed.append(neighbor)
         self.claimed[key] = claimed
+
+    def settled(self, measured: Results[C]) -> bool:
+        """The best config measured is settled: it is, or is a claimed neighbour of, an
+        incumbent whose path ended at a local optimum (see the module docstring)."""
+        best = measured.best
+        if best is None:
+            return False
+        key = measured.backend.key(best.candidate)
+        return (key if key in self.claimed else self._claimer.get(key)) in self._optima
+
+    def end_behind(self, measured: Results[C]) -> int:
+        """End every live path once the best config is settled (they all walk behind it);
+        how many ended."""
+        if not self.settled(measured):
+            return 0
+        ended, self.live = len(self.live), []
+        return ended
 
     def _prune(self, measured: Results[C], best_cost: float) -> None:
         """Keep the ``starts`` most promising paths within ``prune_ratio`` of the best; the
