@@ -175,28 +175,33 @@ def batches(record: Path) -> list[list[dict[str, object]]]:
     return out
 
 
+def tune_from_far(tmp_path: Path, mode: str, slope: float) -> tuple[TuneResult, Path]:
+    """tune_config_space from FAR with the stand-in in ``mode`` (``knowing`` knows OPTIMUM) on
+    :func:`slow_start_cost`; the result and the run record's path."""
+    record = tmp_path / f"{mode}.jsonl"
+    known = [OPTIMUM] if mode == "knowing" else []
+    with StandinLLM(mode=mode, latency_s=0.1, seed=1, known_configs=known).start() as llm:
+        result = tune_config_space(
+            WIDE,
+            slow_start_cost(first_s=8.0, slope=slope),
+            minimize=True,
+            default=FAR,
+            max_evaluations=60,
+            api_base=llm.url,
+            api_key="test-key",
+            record_path=str(record),
+            log=quiet,
+        )
+    return result, record
+
+
 def test_a_knowing_llm_is_measured_first_and_shortens_the_search(tmp_path: Path) -> None:
     """Issue 15 on the CPU: with an LLM that knows the optimum, the optimum is measured in the
     first batch after the default (the first LLM round is asked while the default is measured)
     and the search measures fewer configs than with a blind LLM (neighbours of the best)."""
-    runs: dict[str, tuple[TuneResult, list[list[dict[str, object]]]]] = {}
-    for mode in ("knowing", "neighbors"):
-        record = tmp_path / f"{mode}.jsonl"
-        known = [OPTIMUM] if mode == "knowing" else []
-        with StandinLLM(mode=mode, latency_s=0.1, seed=1, known_configs=known).start() as llm:
-            result = tune_config_space(
-                WIDE,
-                slow_start_cost(first_s=8.0),
-                minimize=True,
-                default=FAR,
-                max_evaluations=60,
-                api_base=llm.url,
-                api_key="test-key",
-                record_path=str(record),
-                log=quiet,
-            )
-        runs[mode] = (result, batches(record))
-    (knowing, knowing_batches), (blind, _) = runs["knowing"], runs["neighbors"]
+    knowing, knowing_record = tune_from_far(tmp_path, "knowing", slope=1.0)
+    blind, _ = tune_from_far(tmp_path, "neighbors", slope=1.0)
+    knowing_batches = batches(knowing_record)
     assert knowing.mode == "openevolve" and blind.mode == "openevolve"
     assert knowing.best_config == OPTIMUM and knowing.best_score == 1.0
     assert [x["source"] for x in knowing_batches[0]] == ["default"]
@@ -209,19 +214,7 @@ def test_on_a_flat_landscape_paths_behind_a_settled_llm_best_end(tmp_path: Path)
     """Every config within 4% of the optimum: no path is ever clearly behind (5%), so without
     an LLM the default's path walks all the way. With the knowing LLM, once its config's
     neighbourhood confirmed it and two more answers brought nothing better, that path ends."""
-    record = tmp_path / "knowing.jsonl"
-    with StandinLLM(mode="knowing", latency_s=0.1, seed=1, known_configs=[OPTIMUM]).start() as llm:
-        knowing = tune_config_space(
-            WIDE,
-            slow_start_cost(first_s=8.0, slope=0.006),
-            minimize=True,
-            default=FAR,
-            max_evaluations=60,
-            api_base=llm.url,
-            api_key="test-key",
-            record_path=str(record),
-            log=quiet,
-        )
+    knowing, record = tune_from_far(tmp_path, "knowing", slope=0.006)
     alone = tune_config_space(WIDE, slow_start_cost(first_s=0.0, slope=0.006), minimize=True, default=FAR, log=quiet)
     assert alone.mode == "fallback" and alone.best_config == OPTIMUM  # no API key: refinement alone
     assert knowing.mode == "openevolve" and knowing.best_config == OPTIMUM
