@@ -18,8 +18,8 @@ go to the leading path.
 The best config is *settled* once the path it was found on ended at a local optimum (its
 incumbent's whole claimed neighbourhood measured, none faster by ``min_improvement``): nothing
 around it is faster. The driver may then end the paths still walking behind it
-(:meth:`RefinementPaths.end_behind`), when the LLM's answers lead the search (see
-:mod:`.driver`).
+(:meth:`RefinementPaths.end_behind`) when the LLM's answers lead the search
+(:func:`.stop_rule.knowledge_first`).
 """
 
 from __future__ import annotations
