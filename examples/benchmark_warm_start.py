@@ -100,19 +100,24 @@ def run_kernel(a: argparse.Namespace, kname: str, device: str, out: Path, root: 
     for label, (name, behaviour, store) in RUNS.items():
         tag = f"{kname}-B-{label.split(' (')[0].replace(' ', '_').replace(',', '')}"
         history = None
-        if store is not None:  # a private copy of the store as it was
+        if store is not None:  # a private copy of the store as it was (empty if nothing was kept)
             history = root / f"{tag}-history"
-            shutil.copytree(stores[store], history)
+            if stores[store].exists():
+                shutil.copytree(stores[store], history)
         variant = f"{name}:{behaviour}" if behaviour else name
-        with contextlib.ExitStack() as stack:
-            llm: dict[str, object] = {}
-            if behaviour == "none":
-                stack.enter_context(no_llm_configured())
-            elif behaviour:
-                url, _ = stack.enter_context(side.llm_for(variant, a.llm_latency, []))
-                llm = side.LLM_SEARCHES[name](url)
-            row, config = side.run_search(variant, kernel, args_b, out / tag, root / tag, llm, history_dir=history)
-        if label == WARM and history is not None:  # the rerun starts from what the warm run left
+        try:
+            with contextlib.ExitStack() as stack:
+                llm: dict[str, object] = {}
+                if behaviour == "none":
+                    stack.enter_context(no_llm_configured())
+                elif behaviour:
+                    url, _ = stack.enter_context(side.llm_for(variant, a.llm_latency, []))
+                    llm = side.LLM_SEARCHES[name](url)
+                row, config = side.run_search(variant, kernel, args_b, out / tag, root / tag, llm, history_dir=history)
+        except Exception as e:  # one run failing (a Helion bug, say) must not end the benchmark
+            print(f"  {kname:<11} {label:<38} FAILED: {type(e).__name__}: {e}", flush=True)
+            continue
+        if label == WARM and history is not None and history.exists():  # the rerun starts from it
             shutil.copytree(history, stores["B"])
         row.update(kernel=kname, run=label, shape_a_s=first)
         rows.append(row)
