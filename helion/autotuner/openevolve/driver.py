@@ -223,30 +223,25 @@ class SearchDriver(Generic[C]):
         """Refinement neighbours; random draws where the LLM is not live and refinement has
         nothing to offer (refinement off, or no config has worked yet to start a path from)."""
         want = min(self.options.refine_batch, self.measured.remaining)
-        if self.options.refinement:
-            self.paths.update(self.measured)
-            self._end_paths_behind_the_llm()
         refine = self.paths.batch(self.measured, want) if self.options.refinement else []
+        if refine and self._end_paths_behind_the_llm():
+            refine = []  # claimed by paths that just ended: nothing left to refine
         items: list[tuple[C, Source]] = [(c, "refine") for c in refine]
         if self._llm_live() or refine or (self.options.refinement and self.measured.best is not None):
             return items
         source: Source = "fallback" if self.fallback_reason else "random"
         return [(c, source) for c in self.measured.unseen(self._draws(want * 20), want)]
 
-    def _end_paths_behind_the_llm(self) -> None:
-        """End the refinement paths still live when the stop rule says the LLM's best leads."""
-        best = self.measured.best
-        if best is None or not self.paths.live:
-            return
-        why = knowledge_first(
-            best_origin=best.origin,
-            settled=self.paths.settled(self.measured),
-            stagnant_answers=self.credit.stagnant,
-            llm_live=self._llm_live(),
-        )
-        if why and (ended := self.paths.end_behind(self.measured)):
-            self.record.write("paths_ended", reason=why, paths=ended, best_cost=best.cost)
-            self.log(f"OpenEvolve search: {why}; {ended} refinement path(s) behind it end")
+    def _end_paths_behind_the_llm(self) -> bool:
+        """End the live refinement paths behind the LLM's settled best when the stop rule says
+        the LLM leads; whether any ended."""
+        best, stagnant, live = self.measured.best, self.credit.stagnant, self._llm_live()
+        why = knowledge_first(best.origin, stagnant_answers=stagnant, llm_live=live) if best else None
+        if why is None or best is None or not (ended := self.paths.end_behind(self.measured)):
+            return False
+        self.record.write("paths_ended", reason=why, paths=ended, best_cost=best.cost)
+        self.log(f"OpenEvolve search: {why}; {ended} refinement path(s) behind it end")
+        return True
 
     def _draws(self, n: int) -> Iterator[C]:
         """Up to ``n`` random candidates; a draw the backend cannot build is skipped."""

@@ -68,9 +68,10 @@ class AnswerCredit:
 Decision = tuple[Literal["go", "wait", "stop"], str]
 
 
-def knowledge_first(*, best_origin: str, settled: bool, stagnant_answers: int, llm_live: bool) -> str | None:
-    """Why the refinement paths behind the best config end now (see the module docstring), or None."""
-    if best_origin == "llm" and settled and llm_live and stagnant_answers >= MAX_STAGNANT_ANSWERS:
+def knowledge_first(best_origin: str, *, stagnant_answers: int, llm_live: bool) -> str | None:
+    """Why the refinement paths behind the best config end once it is settled (see the module
+    docstring; :meth:`.paths.RefinementPaths.end_behind` checks that it is), or None."""
+    if best_origin == "llm" and llm_live and stagnant_answers >= MAX_STAGNANT_ANSWERS:
         return f"the LLM's best config is settled and its last {stagnant_answers} answers brought nothing better"
     return None
 
