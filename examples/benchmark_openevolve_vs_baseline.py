@@ -90,9 +90,10 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def suite(device: str, rows: int = 1) -> dict[str, tuple[object, tuple[torch.Tensor, ...], object]]:
-    """Kernel name -> (kernel, arguments, PyTorch reference); ``rows`` multiplies the first
-    dimension of the first argument (another shape of the same kernel)."""
+def suite(device: str, rows: int = 1) -> dict[str, tuple[object, Callable[[], tuple[torch.Tensor, ...]], object]]:
+    """Kernel name -> (kernel, a function making its arguments, PyTorch reference); ``rows``
+    multiplies the first dimension of the inputs (another shape of the same kernel). Only the
+    arguments of the kernel asked for are ever made."""
     g = ON_GPU
     h = torch.float16 if g else torch.float32
 
@@ -111,19 +112,19 @@ def suite(device: str, rows: int = 1) -> dict[str, tuple[object, tuple[torch.Ten
     )
     n = rows
     return {
-        "matmul": (matmul, (r(mm_n * n, mm_n), r(mm_n, mm_n)), torch.mm),
-        "matmul_big": (matmul, (r(big_n * n, big_n), r(big_n, big_n)), torch.mm),
-        "softmax": (softmax, (r(sm_m * n, sm_n),), lambda x: torch.softmax(x, dim=-1)),
+        "matmul": (matmul, lambda: (r(mm_n * n, mm_n), r(mm_n, mm_n)), torch.mm),
+        "matmul_big": (matmul, lambda: (r(big_n * n, big_n), r(big_n, big_n)), torch.mm),
+        "softmax": (softmax, lambda: (r(sm_m * n, sm_n),), lambda x: torch.softmax(x, dim=-1)),
         "layer_norm": (
             layer_norm,
-            (r(ln[0] * n, ln[1]), r(ln[1]), r(ln[1])),
+            lambda: (r(ln[0] * n, ln[1]), r(ln[1]), r(ln[1])),
             lambda x, w, b: F.layer_norm(x, (x.shape[1],), w, b),
         ),
-        "attention": (attention, (r(bh * n, sq, hd), r(bh * n, sq, hd), r(bh * n, sq, hd)), sdpa),
-        "vector_add": (vector_add, (r(vn * n), r(vn * n)), torch.add),
+        "attention": (attention, lambda: (r(bh * n, sq, hd), r(bh * n, sq, hd), r(bh * n, sq, hd)), sdpa),
+        "vector_add": (vector_add, lambda: (r(vn * n), r(vn * n)), torch.add),
         "rms_norm": (
             rms_norm,
-            (r(rms[0] * n, rms[1]), r(rms[1])),
+            lambda: (r(rms[0] * n, rms[1]), r(rms[1])),
             lambda x, w: F.rms_norm(x, (x.shape[1],), w, eps=1e-5),
         ),
     }
@@ -134,7 +135,8 @@ def kernels_and_args(name: str, device: str, rows: int = 1) -> tuple[object, tup
     kernels = suite(device, rows)
     if name not in kernels:
         raise SystemExit(f"unknown kernel {name!r}; the kernels: {', '.join(kernels)}")
-    return kernels[name]
+    kernel, make_args, ref = kernels[name]
+    return kernel, make_args(), ref
 
 
 def reference_ms(fn: object, args: tuple[torch.Tensor, ...]) -> float:
