@@ -7,7 +7,7 @@ For each kernel, in one process on one device:
    (``HELION_CACHE_DIR``, a folder private to this run) and this search's history store.
 2. Shape B (twice the rows of A) is tuned, each run with cold compile caches, by:
    ``PatternSearch`` and ``LFBOTreeSearch`` (Helion's ``from_best_available`` start reads shape
-   A's entry in Helion's cache, as it does for a user at ``quick`` effort), this search
+   A's entry in Helion's cache: the default at ``quick`` effort, set for them at ``full``), this search
    ``cold`` (no history, no cache seeds, blind LLM), ``warm`` (the history store as shape A left
    it, blind LLM) and ``warm, no LLM`` (the same store, no LLM configured).
 3. ``rerun``: shape B again with Helion's cache skipped but the history store as the warm run
@@ -62,13 +62,28 @@ COLD, WARM = "OpenEvolve cold", "OpenEvolve warm"
 
 
 @contextlib.contextmanager
-def no_llm_configured() -> Iterator[None]:
-    """No API key anywhere for the duration: this search then runs without an LLM."""
-    saved = {k: os.environ.pop(k) for k in ("OPENAI_API_KEY", "HELION_OPENEVOLVE_API_KEY") if k in os.environ}
+def environ(**values: str | None) -> Iterator[None]:
+    """These environment variables set (None: unset) for the duration."""
+    saved = {k: os.environ.get(k) for k in values}
     try:
+        _set_environ(values)
         yield
     finally:
-        os.environ.update(saved)
+        _set_environ(saved)
+
+
+def _set_environ(values: dict[str, str | None]) -> None:
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+#: No API key anywhere: this search then runs without an LLM.
+NO_LLM = {"OPENAI_API_KEY": None, "HELION_OPENEVOLVE_API_KEY": None}
+#: Helion's searches start from its cache at every effort (``full`` starts from random otherwise).
+FROM_CACHE = {"HELION_AUTOTUNER_INITIAL_POPULATION": "from_best_available"}
 
 
 def tune_first_shape(
@@ -98,6 +113,8 @@ def run_kernel(a: argparse.Namespace, kname: str, device: str, out: Path, root: 
     rows: list[dict[str, object]] = []
     chosen: list[tuple[dict[str, object], helion.Config]] = []
     for label, (name, behaviour, store) in RUNS.items():
+        if any(skip and skip in label for skip in a.skip.split(",")):
+            continue
         tag = f"{kname}-B-{label.split(' (')[0].replace(' ', '_').replace(',', '')}"
         history = None
         if store is not None:  # a private copy of the store as it was (empty if nothing was kept)
@@ -109,8 +126,10 @@ def run_kernel(a: argparse.Namespace, kname: str, device: str, out: Path, root: 
             with contextlib.ExitStack() as stack:
                 llm: dict[str, object] = {}
                 if behaviour == "none":
-                    stack.enter_context(no_llm_configured())
-                elif behaviour:
+                    stack.enter_context(environ(**NO_LLM))
+                elif not behaviour:
+                    stack.enter_context(environ(**FROM_CACHE))
+                else:
                     url, _ = stack.enter_context(side.llm_for(variant, a.llm_latency, []))
                     llm = side.LLM_SEARCHES[name](url)
                 row, config = side.run_search(variant, kernel, args_b, out / tag, root / tag, llm, history_dir=history)
@@ -165,6 +184,7 @@ def main() -> None:
         "--results", default="benchmark_out/warm_start.jsonl", help="JSON-lines file the rows are appended to"
     )
     p.add_argument("--retime-rounds", type=int, default=5)
+    p.add_argument("--skip", default="", help="comma list: runs whose label contains one are skipped")
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--report", nargs="+", default=None, metavar="RESULTS", help="measure nothing: print the table")
     a = p.parse_args()

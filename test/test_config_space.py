@@ -223,3 +223,24 @@ def test_on_a_flat_landscape_paths_behind_a_settled_llm_best_end(tmp_path: Path)
     assert len(ended) == 1 and ended[0]["paths"] >= 1, ended
     assert "the LLM's best config is settled" in ended[0]["reason"]
     assert knowing.evaluations < alone.evaluations, (knowing.evaluations, alone.evaluations)
+
+
+def test_a_settled_pick_of_an_earlier_search_ends_the_paths_behind_it_without_an_llm(tmp_path: Path) -> None:
+    """Issue 17 on the CPU: the flat landscape above, no LLM, the optimum known from an earlier
+    search. Once its neighbourhood confirmed it, the default's path ends (it would walk all the
+    way otherwise) and the search measures fewer configs; a config outside the space is refused."""
+    record = tmp_path / "warm.jsonl"
+    cost = slow_start_cost(first_s=0.0, slope=0.006)
+    warm = tune_config_space(
+        WIDE, cost, minimize=True, default=FAR, known_configs=[OPTIMUM], record_path=str(record), log=quiet
+    )
+    alone = tune_config_space(WIDE, cost, minimize=True, default=FAR, log=quiet)
+    assert warm.mode == alone.mode == "fallback"  # no API key: no LLM
+    assert warm.best_config == alone.best_config == OPTIMUM
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [x["source"] for x in batches(record)[0]] == ["default", "history"]
+    (ended,) = [x for x in lines if x["kind"] == "paths_ended"]
+    assert ended["reason"] == "the best config, an earlier search's pick, is settled" and ended["paths"] >= 1
+    assert warm.evaluations < alone.evaluations, (warm.evaluations, alone.evaluations)
+    with pytest.raises(ValueError, match="a known config is not in config_space: unknown field 'nope'"):
+        tune_config_space(WIDE, cost, known_configs=[{"nope": 1}], log=quiet)

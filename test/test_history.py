@@ -55,7 +55,7 @@ def _first_batch(lines: list[dict]) -> list[dict]:
     """The configs of the first measured batch: the default and the seed configs."""
     out = []
     for line in evaluations(lines):
-        if line["source"] not in ("default", "seed"):
+        if line["source"] not in ("default", "seed", "history"):
             break
         out.append(line["config"])
     return out
@@ -140,11 +140,11 @@ def test_a_second_run_of_the_same_shape_starts_at_the_first_runs_pick(
     first, one = _tune(shape, tmp_path / "first.jsonl", max_evaluations=12, **steady)
     pick = first.summary["best_config"]
     _, two = _tune(shape, tmp_path / "second.jsonl", max_evaluations=12, **steady)
-    # the default is always in the first batch; a pick that is not the default comes as a seed
+    # the default is always in the first batch; a pick that is not the default comes from history
     assert pick in _first_batch(two)
     default = evaluations(one, source="default")[0]["config"]
     source = next(line["source"] for line in evaluations(two) if line["config"] == pick)
-    assert source == ("default" if pick == default else "seed")
+    assert source == ("default" if pick == default else "history")
 
 
 def test_store_io_errors_are_logged_never_raised(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from helion.autotuner.openevolve.server import Proposal
 from helion.autotuner.openevolve.stop_rule import MAX_STAGNANT_ANSWERS
 from helion.autotuner.openevolve.stop_rule import AnswerCredit
 from helion.autotuner.openevolve.stop_rule import StopRule
+from helion.autotuner.openevolve.stop_rule import knowledge_first
 
 LEVELS = list(range(8))
 SPACE = {"a": LEVELS, "b": LEVELS, "c": LEVELS}
@@ -121,6 +122,24 @@ def test_the_best_is_settled_once_its_path_ended_at_a_local_optimum_and_paths_be
     assert behind == 1 and measured[paths.live[0].incumbent].cost > measured.best.cost  # the seed's path
     assert paths.end_behind(measured) == behind
     assert paths.converged and paths.batch(measured, 6) == []
+
+
+def test_knowledge_leads_when_the_llm_or_history_brought_the_best() -> None:
+    """An LLM's best leads only while the LLM is live and after its stagnant answers; an earlier
+    search's pick leads without an LLM, and with a live one once its answers stagnate; a config
+    of any other origin never ends the paths behind it."""
+    n = MAX_STAGNANT_ANSWERS
+    assert knowledge_first("llm", stagnant_answers=n, llm_live=True)
+    assert knowledge_first("llm", stagnant_answers=n - 1, llm_live=True) is None
+    assert knowledge_first("llm", stagnant_answers=n, llm_live=False) is None  # a dead LLM does not lead
+    assert knowledge_first("history", stagnant_answers=0, llm_live=False) == (
+        "the best config, an earlier search's pick, is settled"
+    )
+    assert knowledge_first("history", stagnant_answers=n - 1, llm_live=True) is None  # the LLM may still improve
+    assert "LLM's last 2 answers" in str(knowledge_first("history", stagnant_answers=n, llm_live=True))
+    for origin in ("default", "seed", "random", "fallback"):
+        assert knowledge_first(origin, stagnant_answers=n, llm_live=False) is None
+        assert knowledge_first(origin, stagnant_answers=n, llm_live=True) is None
 
 
 def test_a_best_found_by_a_live_path_is_not_settled() -> None:

@@ -13,7 +13,7 @@ Flow of :meth:`SearchDriver.run` (the package docstring shows where each step li
       draws in place of its proposals (:mod:`.proposals`); with no program waiting, the batch is
       refinement (and draws) alone, so the device never idles while LLM requests are in flight;
    c. with nothing to measure, ask the stop rule (:mod:`.stop_rule`): stop, or wait briefly for
-      the LLM answers in flight; it also says when the paths behind an LLM's settled best end.
+      the LLM answers in flight; it also says when the paths behind a settled best that the LLM or history brought end.
 3. Stop the engine and the server (always, also on errors and Ctrl-C).
 
 What is fatal and what is skipped: a candidate that fails validation is answered as
@@ -125,16 +125,19 @@ class SearchDriver(Generic[C]):
         }
 
     # -- start and stop ------------------------------------------------------------------------
-    def run(self, default: C, seeds: list[C] | None = None) -> None:
-        """Search from ``default`` (the baseline of every speedup); ``seeds`` start the program."""
+    def run(self, default: C, seeds: list[C] | None = None, history: list[C] | None = None) -> None:
+        """Search from ``default`` (the baseline of every speedup); ``seeds`` and ``history``
+        (earlier searches' picks: knowledge, as the LLM's answers are) start the program."""
+        key, known = self.backend.key, [self.backend.as_dict(c) for c in history or []]
         program = self._seed_program(
-            [self.backend.as_dict(c) for c in seeds or [] if self.backend.key(c) != self.backend.key(default)]
+            [self.backend.as_dict(c) for c in [*(seeds or []), *(history or [])] if key(c) != key(default)]
         )
         try:
             self._start([plain for plain, _ in program])
             # The default and the seed program's configs are measured while the engine boots
             # and its first LLM requests are in flight: they start the refinement paths.
-            first: list[tuple[C, Source]] = [(default, "default"), *[(c, "seed") for _, c in program]]
+            first: list[tuple[C, Source]] = [(default, "default")]
+            first += [(c, "history" if plain in known else "seed") for plain, c in program]
             self.measured.default = self.measured.measure(first, "default and seed configs")[0]
             if not self.measured.default.measurement.ok:
                 self.warn(
@@ -224,7 +227,7 @@ class SearchDriver(Generic[C]):
         nothing to offer (refinement off, or no config has worked yet to start a path from)."""
         want = min(self.options.refine_batch, self.measured.remaining)
         refine = self.paths.batch(self.measured, want) if self.options.refinement else []
-        if refine and self._end_paths_behind_the_llm():
+        if refine and self._end_paths_behind_knowledge():
             refine = []  # claimed by paths that just ended: nothing left to refine
         items: list[tuple[C, Source]] = [(c, "refine") for c in refine]
         if self._llm_live() or refine or (self.options.refinement and self.measured.best is not None):
@@ -232,9 +235,9 @@ class SearchDriver(Generic[C]):
         source: Source = "fallback" if self.fallback_reason else "random"
         return [(c, source) for c in self.measured.unseen(self._draws(want * 20), want)]
 
-    def _end_paths_behind_the_llm(self) -> bool:
-        """End the live refinement paths behind the LLM's settled best when the stop rule says
-        the LLM leads; whether any ended."""
+    def _end_paths_behind_knowledge(self) -> bool:
+        """End the live refinement paths behind a settled best that the LLM or history brought,
+        when the stop rule says knowledge leads; whether any ended."""
         best, stagnant, live = self.measured.best, self.credit.stagnant, self._llm_live()
         why = knowledge_first(best.origin, stagnant_answers=stagnant, llm_live=live) if best else None
         if why is None or best is None or not (ended := self.paths.end_behind(self.measured)):

@@ -19,7 +19,7 @@ import time
 from typing import IO
 from typing import Literal
 
-Source = Literal["default", "seed", "llm", "refine", "random", "fallback"]
+Source = Literal["default", "seed", "history", "llm", "refine", "random", "fallback"]
 
 
 @dataclass

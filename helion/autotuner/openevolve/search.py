@@ -201,10 +201,10 @@ class OpenEvolveSearch(PopulationBasedSearch):
         warm = WarmStart.load(self, backend.validate)
         record = RunRecord(s.record_path)
         driver = SearchDriver(backend, self._options(space, warm), record, self.log, self.log.warning)
-        default, seeds = space.canonical(self.config_spec.default_config()), self._seed_configs(space) + warm.seeds
+        default, seeds = space.canonical(self.config_spec.default_config()), self._seed_configs(space)
         try:
-            driver.run(default, seeds)
-            self._pin_finalists(driver, backend, [default, *seeds])
+            driver.run(default, seeds, warm.seeds)
+            self._pin_finalists(driver, backend, [default, *seeds, *warm.seeds])
             self.population = sorted(backend.members.values(), key=performance)
             if not self.population or not math.isfinite(self.population[0].perf):
                 raise exc.NoConfigFound

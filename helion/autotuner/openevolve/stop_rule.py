@@ -17,13 +17,15 @@
   when refinement converged (never over ``max_wait_s``), and only while the next answer is due
   within that wait; ``stop`` after that.
 
-Knowledge first (:func:`knowledge_first`): while the LLM is live, once the best config came from
-it (an answer, or a path started at one), is settled (the path it was found on ended at a local
-optimum: nothing around it is faster) and its last :data:`MAX_STAGNANT_ANSWERS` answers brought
-nothing better, the refinement paths still walking behind it end, so refinement has converged
-and the search stops. A search told the best config stops once its neighbourhood confirmed it,
-however flat the landscape (paths end on their own only when clearly behind). Without a live
-LLM the paths run on, as PatternSearch's do.
+Knowledge first (:func:`knowledge_first`): once the best config came from knowledge (an LLM
+answer, or an earlier search's pick from the history store; or a path started at one), is
+settled (the path it was found on ended at a local optimum: nothing around it is faster) and,
+while the LLM is live, its last :data:`MAX_STAGNANT_ANSWERS` answers brought nothing better,
+the refinement paths still walking behind it end, so refinement has converged and the search
+stops. A search told the best config stops once its neighbourhood confirmed it, however flat
+the landscape (paths end on their own only when clearly behind). An LLM's best needs the LLM
+live (a dead LLM's answers are not trusted to lead); a history pick leads with or without one.
+Otherwise the paths run on, as PatternSearch's do.
 
 :class:`AnswerCredit` keeps the count of stagnant answers: each LLM answer, once measured, either
 beat the best config measured before it (by ``min_improvement``) or it did not.
@@ -71,8 +73,13 @@ Decision = tuple[Literal["go", "wait", "stop"], str]
 def knowledge_first(best_origin: str, *, stagnant_answers: int, llm_live: bool) -> str | None:
     """Why the refinement paths behind the best config end once it is settled (see the module
     docstring; :meth:`.paths.RefinementPaths.end_behind` checks that it is), or None."""
+    stagnant = f"the LLM's last {stagnant_answers} answers brought nothing better"
     if best_origin == "llm" and llm_live and stagnant_answers >= MAX_STAGNANT_ANSWERS:
-        return f"the LLM's best config is settled and its last {stagnant_answers} answers brought nothing better"
+        return f"the LLM's best config is settled and {stagnant}"
+    if best_origin == "history" and not llm_live:
+        return "the best config, an earlier search's pick, is settled"
+    if best_origin == "history" and stagnant_answers >= MAX_STAGNANT_ANSWERS:
+        return f"the best config, an earlier search's pick, is settled and {stagnant}"
     return None
 
 
