@@ -58,7 +58,7 @@ RUNS: dict[str, tuple[str, str, str | None]] = {
     "OpenEvolve warm, no LLM": ("OpenEvolveTuner", "none", "A"),
     "OpenEvolve rerun": ("OpenEvolveTuner", "blind", "B"),
 }
-COLD, WARM = "OpenEvolve cold", "OpenEvolve warm"
+COLD, WARM, RERUN = "OpenEvolve cold", "OpenEvolve warm", "OpenEvolve rerun"
 
 
 @contextlib.contextmanager
@@ -147,32 +147,51 @@ def run_kernel(a: argparse.Namespace, kname: str, device: str, out: Path, root: 
     return rows
 
 
+def search_s(row: dict[str, object]) -> float | None:
+    """The part of the wall the search itself decides: after Helion's first measurement was
+    logged and before its final selection (both Helion's, the same for every search)."""
+    first, final = row.get("first_result_s"), row.get("final_selection_s")
+    return None if first is None or final is None else float(row["wall_s"]) - float(first) - float(final)  # type: ignore[arg-type]
+
+
 def table(rows: list[dict[str, object]]) -> None:
-    """Per kernel and run on shape B: best (re-timed) and wall, each against the cold run's
-    (the rerun's wall against the warm run's), configs measured, what stopped it."""
+    """Per kernel and run on shape B: best (re-timed), wall and search time, each against the
+    cold run's (the rerun's wall and search also against the warm run's), configs measured, what
+    stopped it."""
     print(
-        f"\n{'kernel':<11} {'run':<38} {'best ms':>8} {'/cold':>7} {'wall s':>7} {'/cold':>6} {'evals':>6}  mode / stop"
+        f"\n{'kernel':<9} {'run':<37} {'best ms':>8} {'/cold':>7} {'wall s':>6} {'/cold':>6} "
+        f"{'search s':>8} {'/cold':>6} {'evals':>5}  stop"
     )
-    ratios: dict[str, tuple[list[float], list[float]]] = {}
+    ratios: dict[str, list[tuple[float, float, float | None]]] = {}
     for k in dict.fromkeys(str(r["kernel"]) for r in rows):
         mine = {str(r["run"]): r for r in rows if r["kernel"] == k}
-        cold = mine.get(COLD)
+        if (cold := mine.get(COLD)) is None:
+            continue
         for label, r in mine.items():
-            against = mine.get(WARM) if label == "OpenEvolve rerun" else cold
-            best = float(r["best_ms"]) / float(cold["best_ms"]) if cold else None  # type: ignore[arg-type]
-            wall = float(r["wall_s"]) / float(against["wall_s"]) if against else None  # type: ignore[arg-type]
-            if best is not None and wall is not None:
-                ratios.setdefault(label, ([], []))[0].append(best)
-                ratios[label][1].append(wall)
+            best = float(r["best_ms"]) / float(cold["best_ms"])  # type: ignore[arg-type]
+            wall = float(r["wall_s"]) / float(cold["wall_s"])  # type: ignore[arg-type]
+            mine_s, cold_s = search_s(r), search_s(cold)
+            search = mine_s / cold_s if mine_s is not None and cold_s else None
+            ratios.setdefault(label, []).append((best, wall, search))
             print(
-                f"{k:<11} {label:<38} {float(r['best_ms']):>8.4f} {side._fmt(best, 6, 'x')} "  # type: ignore[arg-type]
-                f"{float(r['wall_s']):>7.1f} {side._fmt(wall, 5, 'x')} {r['evaluations']:>6}  "  # type: ignore[arg-type]
-                f"{r.get('mode') or ''} {r.get('stop_reason') or ''}"
+                f"{k:<9} {label:<37} {float(r['best_ms']):>8.4f} {best:>6.3f}x {float(r['wall_s']):>6.1f} "  # type: ignore[arg-type]
+                f"{wall:>5.2f}x {side._fmt(mine_s, 8)} {side._fmt(search, 5, 'x')} {r['evaluations']:>5}  "
+                f"{r.get('stop_reason') or ''}"
             )
-    print(f"\n{'run':<38} {'kernels':>7} {'best/cold geomean':>18} {'worst':>7} {'wall/cold geomean':>18}")
-    for label, (best, wall) in ratios.items():
-        print(f"{label:<38} {len(best):>7} {geomean(best):>17.3f}x {max(best):>6.3f}x {geomean(wall):>17.2f}x")
-    print("(rerun: wall against the warm run's, the first run of that shape)")
+        if (rerun := mine.get(RERUN)) is not None and (warm := mine.get(WARM)) is not None:
+            print(
+                f"{'':<9} {'rerun / warm':<37} {float(rerun['best_ms']) / float(warm['best_ms']):>15.3f}x "  # type: ignore[arg-type]
+                f"{float(rerun['wall_s']) / float(warm['wall_s']):>12.2f}x"
+            )  # type: ignore[arg-type]
+    print(
+        f"\n{'run':<37} {'kernels':>7} {'best/cold':>10} {'worst':>7} {'wall/cold':>10} {'search/cold':>12}  (geomeans)"
+    )
+    for label, xs in ratios.items():
+        searches = [x[2] for x in xs if x[2] is not None]
+        print(
+            f"{label:<37} {len(xs):>7} {geomean([x[0] for x in xs]):>9.3f}x {max(x[0] for x in xs):>6.3f}x "
+            f"{geomean([x[1] for x in xs]):>9.2f}x {side._fmt(geomean(searches) if searches else None, 11, 'x')}"
+        )
 
 
 def main() -> None:

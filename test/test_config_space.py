@@ -244,3 +244,18 @@ def test_a_settled_pick_of_an_earlier_search_ends_the_paths_behind_it_without_an
     assert warm.evaluations < alone.evaluations, (warm.evaluations, alone.evaluations)
     with pytest.raises(ValueError, match="a known config is not in config_space: unknown field 'nope'"):
         tune_config_space(WIDE, cost, known_configs=[{"nope": 1}], log=quiet)
+
+
+def test_history_that_picked_the_default_counts_as_knowledge(tmp_path: Path) -> None:
+    """A rerun whose earlier pick is the default config itself: once the default is settled,
+    the paths from the random first configs end, as for any pick of an earlier search."""
+    record = tmp_path / "rerun.jsonl"
+    cost = slow_start_cost(first_s=0.0, slope=0.006)
+    kw = {"minimize": True, "default": OPTIMUM, "initial_random": 4, "seed": 3, "log": quiet}
+    rerun = tune_config_space(WIDE, cost, known_configs=[OPTIMUM], record_path=str(record), **kw)
+    alone = tune_config_space(WIDE, cost, **kw)
+    assert rerun.best_config == alone.best_config == OPTIMUM
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    (ended,) = [x for x in lines if x["kind"] == "paths_ended"]
+    assert ended["reason"] == "the best config, an earlier search's pick, is settled" and ended["paths"] >= 1
+    assert rerun.evaluations < alone.evaluations, (rerun.evaluations, alone.evaluations)

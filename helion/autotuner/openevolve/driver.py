@@ -90,15 +90,12 @@ class SearchDriver(Generic[C]):
         self.stop = StopRule(options.converge_wait_s, options.first_answer_wait_s, deadline, options.budget_exceeded)
         self.fallback_reason: str | None = None
         self.stop_reason: str | None = None
+        self.history_keys: set[object] = set()
         self.session = EngineSession(options.keep_output_dir)
 
     @property
     def best(self) -> Result[C] | None:
         return self.measured.best
-
-    @property
-    def default(self) -> Result[C] | None:
-        return self.measured.default
 
     @property
     def mode(self) -> str:
@@ -129,6 +126,7 @@ class SearchDriver(Generic[C]):
         """Search from ``default`` (the baseline of every speedup); ``seeds`` and ``history``
         (earlier searches' picks: knowledge, as the LLM's answers are) start the program."""
         key, known = self.backend.key, [self.backend.as_dict(c) for c in history or []]
+        self.history_keys = {key(c) for c in history or []}  # the default too, when history picked it
         program = self._seed_program(
             [self.backend.as_dict(c) for c in [*(seeds or []), *(history or [])] if key(c) != key(default)]
         )
@@ -169,10 +167,7 @@ class SearchDriver(Generic[C]):
 
     def _seed_program(self, seeds: list[dict[str, object]]) -> list[tuple[dict[str, object], C]]:
         """The ``seeds`` (beside the default) and ``initial_random`` random configs, validated."""
-        plains: list[dict[str, object]] = []
-        for plain in seeds:
-            if plain not in plains:
-                plains.append(plain)
+        plains = [plain for i, plain in enumerate(seeds) if plain not in seeds[:i]]
         target = len(plains) + self.options.initial_random
         for candidate in self._draws(self.options.initial_random * 3):
             if len(plains) >= target:
@@ -238,9 +233,11 @@ class SearchDriver(Generic[C]):
     def _end_paths_behind_knowledge(self) -> bool:
         """End the live refinement paths behind a settled best that the LLM or history brought,
         when the stop rule says knowledge leads; whether any ended."""
-        best, stagnant, live = self.measured.best, self.credit.stagnant, self._llm_live()
-        why = knowledge_first(best.origin, stagnant_answers=stagnant, llm_live=live) if best else None
-        if why is None or best is None or not (ended := self.paths.end_behind(self.measured)):
+        if (best := self.measured.best) is None:
+            return False
+        origin = "history" if self.backend.key(best.candidate) in self.history_keys else best.origin
+        why = knowledge_first(origin, stagnant_answers=self.credit.stagnant, llm_live=self._llm_live())
+        if why is None or not (ended := self.paths.end_behind(self.measured)):
             return False
         self.record.write("paths_ended", reason=why, paths=ended, best_cost=best.cost)
         self.log(f"OpenEvolve search: {why}; {ended} refinement path(s) behind it end")

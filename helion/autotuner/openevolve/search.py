@@ -234,7 +234,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
                 self._record_benchmarked_member(member)  # measured before it was pinned
 
     def _log_summary(self, driver: SearchDriver[helion.Config], record: RunRecord, config: helion.Config) -> None:
-        default = driver.default.measurement.cost if driver.default else math.nan
+        default = driver.measured.default.measurement.cost if driver.measured.default else math.nan
         best = min((m.perf for m in self.population if m.config == config), default=self.best.perf)
         self.fallback_reason = driver.fallback_reason
         self.summary = record.summary(
