@@ -3,7 +3,9 @@
 # full:  on a GPU: every example on the GPU, the fault-injection run and the side-by-side
 #        benchmark (BENCH_KERNELS, default the whole suite, one kernel per command: about 6-8
 #        minutes a kernel on an H200 with the default BENCH_SEARCHES; BENCH_KERNELS= skips it) and
-#        the warm-start benchmark (WARM_KERNELS, default rms_norm,softmax,matmul; WARM_KERNELS= skips it).
+#        the warm-start benchmark (WARM_KERNELS, default rms_norm,softmax,matmul; WARM_KERNELS= skips it;
+#        WARM_SKIP=PatternSearch,LFBO leaves out Helion's searches: at full effort PatternSearch
+#        alone took 474 s on rms_norm on an H200).
 #        Logs go to OUT (default ./b200_test_out).
 # Every step runs; the script exits non-zero if any failed, and names them.
 set -uo pipefail
@@ -45,11 +47,12 @@ case "$mode" in
     done
     [ -n "$kernels" ] && python3 examples/benchmark_openevolve_vs_baseline.py --report "$out/benchmark/results.jsonl"
     # warm start: shape A tuned once, then shape B cold, warm, warm without an LLM, and again
-    # (about 5-6 minutes a kernel on an H200; WARM_KERNELS= skips it)
+    # (at full effort without Helion's searches about 5-6 minutes a kernel on an H200)
     warm=${WARM_KERNELS-rms_norm,softmax,matmul}
     for k in ${warm//,/ }; do
       step "warm-start benchmark ($k)" python3 examples/benchmark_warm_start.py \
-        --effort "$HELION_AUTOTUNE_EFFORT" --llm-latency 10 --kernels "$k" --results "$out/benchmark/warm_start.jsonl"
+        --effort "$HELION_AUTOTUNE_EFFORT" --llm-latency 10 --kernels "$k" --skip "${WARM_SKIP-}" \
+        --results "$out/benchmark/warm_start.jsonl"
     done
     [ -n "$warm" ] && python3 examples/benchmark_warm_start.py --report "$out/benchmark/warm_start.jsonl" ;;
   *) echo "usage: $0 quick|full"; exit 2 ;;

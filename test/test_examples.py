@@ -139,3 +139,26 @@ def test_llm_cost_from_run_records(tmp_path: Path) -> None:
     assert row.split()[1:] == ["10", "2000000", "100000", "3.0000"]  # 2 M x $1 + 0.1 M x $10
     assert "cut.jsonl" in proc.stdout and "did not finish" in proc.stdout
     assert proc.stdout.splitlines()[-1].split() == ["total", "3.0000"]
+
+
+def test_the_measured_tables_come_from_the_committed_rows() -> None:
+    """The benchmarks' ``--report`` reprints the H200 tables quoted in TESTING_B200.md and the
+    README from the rows in examples/results (no device needed)."""
+
+    def report(script: str, rows: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, str(EXAMPLES / script), "--report", str(EXAMPLES / "results" / rows)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return proc.stdout
+
+    warm = report("benchmark_warm_start.py", "h200_warm_full.jsonl")
+    geomeans = {line[:37].strip(): line[37:].split() for line in warm.splitlines()[-6:]}
+    assert geomeans["OpenEvolve warm"] == ["3", "1.022x", "1.039x", "0.92x", "0.609x"], warm
+    assert geomeans["OpenEvolve warm, no LLM"] == ["3", "1.007x", "1.023x", "0.91x", "0.684x"], warm
+    side = report("benchmark_openevolve_vs_baseline.py", "h200_quick.jsonl")
+    blind = next(line for line in side.splitlines() if line.startswith("OpenEvolveTuner:blind "))
+    assert blind.split()[1:] == ["5", "1.010x", "1.024x", "1.02x"], side
