@@ -13,7 +13,8 @@ Flow of :meth:`SearchDriver.run` (the package docstring shows where each step li
       draws in place of its proposals (:mod:`.proposals`); with no program waiting, the batch is
       refinement (and draws) alone, so the device never idles while LLM requests are in flight;
    c. with nothing to measure, ask the stop rule (:mod:`.stop_rule`): stop, or wait briefly for
-      the LLM answers in flight; it also says when the paths behind a settled best that the LLM or history brought end.
+      the LLM answers in flight; it also says when the paths behind a settled best that the
+      LLM or history brought end.
 3. Stop the engine and the server (always, also on errors and Ctrl-C).
 
 What is fatal and what is skipped: a candidate that fails validation is answered as
@@ -30,6 +31,7 @@ exceptions propagate.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Hashable
 from collections.abc import Iterator
 import math
 import random
@@ -90,7 +92,7 @@ class SearchDriver(Generic[C]):
         self.stop = StopRule(options.converge_wait_s, options.first_answer_wait_s, deadline, options.budget_exceeded)
         self.fallback_reason: str | None = None
         self.stop_reason: str | None = None
-        self.history_keys: set[object] = set()
+        self.history_keys: set[Hashable] = set()
         self.session = EngineSession(options.keep_output_dir)
 
     @property
