@@ -47,7 +47,8 @@ case "$mode" in
     done
     [ -n "$kernels" ] && python3 examples/benchmark_openevolve_vs_baseline.py --report "$out/benchmark/results.jsonl"
     # warm start: shape A tuned once, then shape B cold, warm, warm without an LLM, and again
-    # (at full effort without Helion's searches about 5-6 minutes a kernel on an H200)
+    # (at the default quick effort about 5-6 minutes a kernel on an H200; at full effort without
+    # Helion's searches, WARM_SKIP=PatternSearch,LFBO, also 5-6 minutes)
     warm=${WARM_KERNELS-rms_norm,softmax,matmul}
     for k in ${warm//,/ }; do
       step "warm-start benchmark ($k)" python3 examples/benchmark_warm_start.py \
