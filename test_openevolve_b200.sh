@@ -47,8 +47,8 @@ case "$mode" in
     done
     [ -n "$kernels" ] && python3 examples/benchmark_openevolve_vs_baseline.py --report "$out/benchmark/results.jsonl"
     # warm start: shape A tuned once, then shape B cold, warm, warm without an LLM, and again
-    # (at the default quick effort about 5-6 minutes a kernel on an H200; at full effort without
-    # Helion's searches, WARM_SKIP=PatternSearch,LFBO, also 5-6 minutes)
+    # (measured on an H200: 5-6 minutes a kernel at full effort with WARM_SKIP=PatternSearch,LFBO;
+    # full-effort PatternSearch alone took 8 minutes on rms_norm; quick effort not measured)
     warm=${WARM_KERNELS-rms_norm,softmax,matmul}
     for k in ${warm//,/ }; do
       step "warm-start benchmark ($k)" python3 examples/benchmark_warm_start.py \
