@@ -8,8 +8,8 @@ Read the modules in the order the data flows:
    keyword arguments) into ``options`` for the loop, and give it a backend: a Helion kernel's
    space (``space``, the system message from ``prompts``) measured through Helion's benchmark
    path, or a dict space and a Python objective. For a Helion kernel, ``history`` adds what
-   earlier searches of the kernel picked (seeds, the prompt's "What won before") and keeps
-   this search's pick.
+   earlier searches of the kernel picked (first-batch configs, the prompt's "What won before")
+   and keeps this search's pick.
 2. ``driver``: the loop. It starts a ``session`` (the ``server`` socket in the user's process
    and the OpenEvolve process from ``launcher``/``engine``), measures the default and seeds
    while OpenEvolve's first LLM requests are in flight, then each turn measures one batch.
@@ -21,7 +21,8 @@ Read the modules in the order the data flows:
 6. ``llm_channel`` (in OpenEvolve's workers) reports every LLM request as an event;
    ``llm_events`` turns the events into counters and the failure verdict that ends the LLM's
    part of the search.
-7. ``stop_rule``: the one place that decides when the search stops, and why.
+7. ``stop_rule``: the one place that decides when the search stops, and why, and when the
+   paths behind a settled best that the LLM or history brought end (knowledge first).
 
 Two kinds of module live here: engine-side modules (``program``, ``feedback``, ``server``,
 ``llm_channel``, ``engine``, ``launcher``, ``session``, ``options``, ``measure``, ``paths``,

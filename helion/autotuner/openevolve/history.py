@@ -8,8 +8,9 @@ picks on that shape (:data:`KEEP_PER_SHAPE`, lowest cost first). Users may read,
 any of it. :meth:`WarmStart.load` reads the folder when a search starts: each config goes
 through the search's own validation (``HelionSpace.validate`` and the backend's viability
 check), the best few (nearest shape first, then lowest cost; :data:`MAX_SEEDS` in all, with the
-configs Helion's cache holds for this kernel and shape) join the seeds, and the valid entries
-go into the system message (:func:`.prompts.history_section`). :meth:`WarmStart.remember` adds
+configs Helion's cache holds for this kernel and shape) are measured in the first batch as
+``history`` (knowledge, as the LLM's answers: :func:`.stop_rule.knowledge_first`), and the valid
+entries go into the system message (:func:`.prompts.history_section`). :meth:`WarmStart.remember` adds
 the search's pick. Skipped, each with one log line: an unreadable file or entry, a file of
 another kernel or device, a config today's space rejects. The store never fails a search:
 every I/O error is caught and logged.

@@ -3,8 +3,8 @@
 Flow of :meth:`OpenEvolveSearch._autotune`:
 
 1. Build the space from the kernel's ``ConfigSpec`` (:class:`.space.HelionSpace`, with the
-   user's overrides), read what earlier searches of the kernel picked (:mod:`.history`: seed
-   configs and the prompt's "What won before") and build the system message (:mod:`.prompts`).
+   user's overrides), read what earlier searches of the kernel picked (:mod:`.history`:
+   first-batch configs and the prompt's "What won before") and build the system message (:mod:`.prompts`).
 2. Run :class:`.driver.SearchDriver` with a backend that measures configs through Helion's
    ``benchmark_batch`` (parallel precompile, compile timeouts, accuracy check against the
    baseline output, subprocess isolation when enabled) and keeps a ``PopulationMember`` for
