@@ -13,7 +13,8 @@ PatternSearch's copies), then at every config that becomes the best measured wit
 refinement finding it (an LLM proposal, a random draw). At most ``starts`` paths live at once,
 the most promising kept; a path whose best is more than ``prune_ratio`` times slower than the
 best config measured has fallen clearly behind and ends. The steps an ended-early path had left
-go to the leading path.
+go to the leading path, and the neighbours it claimed but had not measured are given up, so a
+path that reaches them later claims and measures them.
 
 The best config is *settled* once the path it was found on ended at a local optimum (its
 incumbent's whole claimed neighbourhood measured, none faster by ``min_improvement``): nothing
@@ -124,14 +125,15 @@ class RefinementPaths(Generic[C]):
             self.live.append(Path(key, 0, self.steps, origin))
 
     def _claim(self, measured: Results[C], key: Hashable, origin: Source) -> None:
-        claimed: list[C] = []
+        """Claim the incumbent ``key``'s neighbours that nothing measured or claimed (again after
+        a release: the ones given up since)."""
+        claimed = self.claimed.setdefault(key, [])
         for neighbor in measured.backend.neighbors(measured[key].candidate):
             k = measured.backend.key(neighbor)
             if k not in measured and k not in self._claimer:
                 self._claimer[k] = key
                 measured.origins[k] = origin
                 claimed.append(neighbor)
-        self.claimed[key] = claimed
 
     def settled(self, measured: Results[C]) -> bool:
         """The best config measured is settled: it is, or is a claimed neighbour of, an
@@ -147,8 +149,25 @@ class RefinementPaths(Generic[C]):
         how many ended."""
         if not self.settled(measured):
             return 0
-        ended, self.live = len(self.live), []
-        return ended
+        ended, self.live = self.live, []
+        self._release(measured, ended)
+        return len(ended)
+
+    def _release(self, measured: Results[C], ended: list[Path]) -> int:
+        """Give up the unmeasured neighbours that paths ending early had claimed, so a path that
+        reaches them can claim and measure them (a claim is never measured otherwise); how many."""
+        released = 0
+        for path in ended:
+            kept: list[C] = []
+            for neighbor in self.claimed[path.incumbent]:
+                if (k := measured.backend.key(neighbor)) in measured:
+                    kept.append(neighbor)
+                elif self._claimer.get(k) == path.incumbent:
+                    del self._claimer[k]
+                    measured.origins.pop(k, None)
+                    released += 1
+            self.claimed[path.incumbent] = kept
+        return released
 
     def _prune(self, measured: Results[C], best_cost: float) -> None:
         """Keep the ``starts`` most promising paths within ``prune_ratio`` of the best; the
@@ -158,10 +177,13 @@ class RefinementPaths(Generic[C]):
         ranked = sorted(self.live, key=lambda p: promise[id(p)])
         limit = best_cost + (self.prune_ratio - 1.0) * abs(best_cost) if math.isfinite(best_cost) else math.inf
         keep = [p for p in ranked[: self.starts] if promise[id(p)] <= limit]
-        if keep and len(keep) < len(ranked):
-            dropped = [p for p in ranked if p not in keep]
+        dropped = [p for p in ranked if p not in keep]
+        if keep and dropped:
             keep[0].steps += sum(max(0, p.steps - p.moves - 1) for p in dropped)
         self.live = keep
+        if self._release(measured, dropped):
+            for path in keep:  # a live path next to a given-up neighbour claims it now
+                self._claim(measured, path.incumbent, path.origin)
 
     def _promise(self, measured: Results[C], path: Path) -> float:
         keys = [measured.backend.key(n) for n in self.claimed[path.incumbent]]
