@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from typing import TYPE_CHECKING
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).parent))
 import benchmark_openevolve_vs_baseline as side  # same runs, same timing; selects the backend
@@ -64,20 +65,13 @@ COLD, WARM, RERUN = "OpenEvolve cold", "OpenEvolve warm", "OpenEvolve rerun"
 @contextlib.contextmanager
 def environ(**values: str | None) -> Iterator[None]:
     """These environment variables set (None: unset) for the duration."""
-    saved = {k: os.environ.get(k) for k in values}
-    try:
-        _set_environ(values)
+    with mock.patch.dict(os.environ):  # restores the whole environment on exit
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         yield
-    finally:
-        _set_environ(saved)
-
-
-def _set_environ(values: dict[str, str | None]) -> None:
-    for k, v in values.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 #: No API key anywhere: this search then runs without an LLM.
@@ -156,8 +150,8 @@ def search_s(row: dict[str, object]) -> float | None:
 
 def table(rows: list[dict[str, object]]) -> None:
     """Per kernel and run on shape B: best (re-timed), wall and search time, each against the
-    cold run's (the rerun's wall and search also against the warm run's), configs measured, what
-    stopped it."""
+    cold run's, configs measured, what stopped it; the rerun's best and wall against the warm
+    run's too."""
     print(
         f"\n{'kernel':<9} {'run':<37} {'best ms':>8} {'/cold':>7} {'wall s':>6} {'/cold':>6} "
         f"{'search s':>8} {'/cold':>6} {'evals':>5}  stop"

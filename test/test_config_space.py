@@ -258,6 +258,8 @@ def test_history_that_picked_the_default_counts_as_knowledge(tmp_path: Path) -> 
     alone = tune_config_space(WIDE, cost, **kw)
     assert rerun.best_config == alone.best_config == OPTIMUM
     lines = [json.loads(line) for line in record.read_text().splitlines()]
+    default = next(x for x in lines if x["kind"] == "evaluation")
+    assert (default["source"], default["origin"], default["config"]) == ("default", "history", OPTIMUM)
     (ended,) = [x for x in lines if x["kind"] == "paths_ended"]
     assert ended["reason"] == "the best config, an earlier search's pick, is settled" and ended["paths"] >= 1
     assert rerun.evaluations < alone.evaluations, (rerun.evaluations, alone.evaluations)

@@ -31,7 +31,6 @@ exceptions propagate.
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Hashable
 from collections.abc import Iterator
 import math
 import random
@@ -92,7 +91,6 @@ class SearchDriver(Generic[C]):
         self.stop = StopRule(options.converge_wait_s, options.first_answer_wait_s, deadline, options.budget_exceeded)
         self.fallback_reason: str | None = None
         self.stop_reason: str | None = None
-        self.history_keys: set[Hashable] = set()
         self.session = EngineSession(options.keep_output_dir)
 
     @property
@@ -127,8 +125,10 @@ class SearchDriver(Generic[C]):
     def run(self, default: C, seeds: list[C] | None = None, history: list[C] | None = None) -> None:
         """Search from ``default`` (the baseline of every speedup); ``seeds`` and ``history``
         (earlier searches' picks: knowledge, as the LLM's answers are) start the program."""
-        key, known = self.backend.key, [self.backend.as_dict(c) for c in history or []]
-        self.history_keys = {key(c) for c in history or []}  # the default too, when history picked it
+        key = self.backend.key
+        known = {key(c) for c in history or []}
+        if key(default) in known:  # an earlier search picked the default: knowledge, as the others
+            self.measured.origins[key(default)] = "history"
         program = self._seed_program(
             [self.backend.as_dict(c) for c in [*(seeds or []), *(history or [])] if key(c) != key(default)]
         )
@@ -137,7 +137,7 @@ class SearchDriver(Generic[C]):
             # The default and the seed program's configs are measured while the engine boots
             # and its first LLM requests are in flight: they start the refinement paths.
             first: list[tuple[C, Source]] = [(default, "default")]
-            first += [(c, "history" if plain in known else "seed") for plain, c in program]
+            first += [(c, "history" if key(c) in known else "seed") for _, c in program]
             self.measured.default = self.measured.measure(first, "default and seed configs")[0]
             if not self.measured.default.measurement.ok:
                 self.warn(
@@ -237,8 +237,7 @@ class SearchDriver(Generic[C]):
         when the stop rule says knowledge leads; whether any ended."""
         if (best := self.measured.best) is None:
             return False
-        origin = "history" if self.backend.key(best.candidate) in self.history_keys else best.origin
-        why = knowledge_first(origin, stagnant_answers=self.credit.stagnant, llm_live=self._llm_live())
+        why = knowledge_first(best.origin, stagnant_answers=self.credit.stagnant, llm_live=self._llm_live())
         if why is None or not (ended := self.paths.end_behind(self.measured)):
             return False
         self.record.write("paths_ended", reason=why, paths=ended, best_cost=best.cost)

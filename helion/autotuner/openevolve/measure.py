@@ -68,7 +68,8 @@ class Result(Generic[C]):
     measurement: Measurement
     source: Source
     #: for a refinement find, the source of the config its path started from (the default, a
-    #: seed, an LLM proposal, a random draw); otherwise its own source
+    #: seed, an LLM proposal, a random draw); ``history`` for a default an earlier search
+    #: picked; otherwise its own source
     origin: Source
 
     @property
@@ -86,7 +87,9 @@ class Results(Generic[C]):
         self.entries: dict[Hashable, Result[C]] = {}
         self._best: Result[C] | None = None  # kept as results come in: the loop asks often
         self.default: Result[C] | None = None
-        self.origins: dict[Hashable, Source] = {}  # refinement's claimed neighbours -> their path's origin
+        #: refinement's claimed neighbours -> their path's origin; the default -> ``history``
+        #: when an earlier search picked it
+        self.origins: dict[Hashable, Source] = {}
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self.entries
@@ -135,7 +138,7 @@ class Results(Generic[C]):
         self.record.time.measure_s += time.perf_counter() - t0
         for (candidate, source), m in zip(fresh, measurements, strict=True):
             key = self.backend.key(candidate)
-            origin = self.origins.get(key, source) if source == "refine" else source
+            origin = self.origins.get(key, source) if source in ("refine", "default") else source
             result = self.entries[key] = Result(candidate, m, source, origin)
             if m.ok and (self._best is None or result.cost < self._best.cost):
                 self._best = result
