@@ -162,3 +162,10 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     side = report("benchmark_openevolve_vs_baseline.py", "h200_quick.jsonl")
     blind = next(line for line in side.splitlines() if line.startswith("OpenEvolveTuner:blind "))
     assert blind.split()[1:] == ["5", "1.010x", "1.024x", "1.02x"], side
+    knowing = report("benchmark_openevolve_vs_baseline.py", "h200_quick_knowing.jsonl")
+    geomeans = {
+        line.split()[0]: line.split()[1:] for line in knowing.splitlines() if "Tuner:" in line or "Guided" in line
+    }
+    assert geomeans["OpenEvolveTuner:knowing"] == ["2", "0.974x", "0.986x", "0.70x"], knowing
+    assert geomeans["LLMGuidedSearch:knowing"] == ["2", "1.084x", "1.190x", "0.55x"], knowing
+    assert geomeans["OpenEvolveTuner:blind"] == ["2", "0.982x", "1.001x", "0.75x"], knowing
