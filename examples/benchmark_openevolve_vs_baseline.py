@@ -283,6 +283,7 @@ SUMMARY_FIELDS = (
     "first_llm_answer_s",
     "stop_reason",
     "measure_s",
+    "verify_s",
     "llm_wait_s",
     "finalize_s",
     "other_s",

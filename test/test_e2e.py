@@ -167,3 +167,43 @@ def test_default_and_close_seeds_are_pinned_into_the_final_verification(monkeypa
     assert default in pinned
     best = min(m.perf for m in search.population)
     assert all(m.perf <= best * PIN_WITHIN for c, m in pinned.items() if c != default)
+
+
+@pytest.mark.parametrize("threshold", [1.5, 0.9])  # full effort's, quick's (off)
+def test_configs_near_the_best_are_timed_again_as_helions_threshold_says(
+    threshold: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As PatternSearch verifies its top configs after each generation, configs within
+    ``autotune_rebenchmark_threshold`` of the best are timed again through Helion's
+    ``rebenchmark``, together with the best measured before; their second timing is what the
+    search goes on (and what the record says)."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("HELION_CAP_REBENCHMARK_REPEAT", "1")
+    bound, args = bind_matmul(autotune_rebenchmark_threshold=threshold)
+    record = tmp_path / "record.jsonl"
+    settings = {**FAST, "max_evaluations": 6, "refinement": True, "record_path": str(record)}
+    search = OpenEvolveSearch(bound, args, **settings)
+    groups: list[list[object]] = []
+    rebenchmark = search.rebenchmark
+
+    def spy(members: list[object], **kw: object) -> None:
+        groups.append([m.config for m in members])  # type: ignore[attr-defined]
+        rebenchmark(members, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(search, "rebenchmark", spy)
+    search.autotune()
+    verified = [line for line in read_record(record) if line["kind"] == "verified"]
+    in_search = groups[: len(verified)]  # Helion's final selection may rebenchmark too
+    if threshold < 1.0:
+        assert verified == [] and in_search == []
+        return
+    assert verified and len(in_search) == len(verified)
+    assert all(len(g) >= 2 for g in in_search)
+    changed = {json.dumps(c["config"], sort_keys=True): c["cost"] for line in verified for c in line["changes"]}
+    costs = {
+        json.dumps(line["config"], sort_keys=True): line["cost"]
+        for line in read_record(record)
+        if line["kind"] == "evaluation" and line["status"] == "ok"
+    }
+    # a fresh config's evaluation line carries its verified cost
+    assert any(costs.get(k) == v for k, v in changed.items())

@@ -3,7 +3,9 @@
 The driver hands candidates to a :class:`Backend` (a Helion kernel through Helion's benchmark
 path, or a plain dict space with a Python objective) in batches. :class:`Results` keeps one
 :class:`Result` per distinct candidate (its :class:`Measurement` and where it came from), writes
-each to the run record as it happens, and knows the evaluation budget. Costs are lower-is-better
+each to the run record as it happens, and knows the evaluation budget. A backend that times
+configs again (Helion's rebenchmark of the configs near the best) replaces a first cost with the
+second before anything decides on it. Costs are lower-is-better
 (a latency in ms for Helion); a failure costs ``inf`` and is never chosen.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from collections.abc import Iterable
 from dataclasses import dataclass
+from dataclasses import replace
 import math
 import random
 import time
@@ -50,12 +53,19 @@ def beats(cost: float, other: float, margin: float) -> bool:
 
 
 class Backend(Protocol[C]):
-    """What the driver needs from the thing being tuned (a Helion kernel, a dict space...)."""
+    """What the driver needs from the thing being tuned (a Helion kernel, a dict space...).
+
+    ``verify`` takes the candidates just measured and the ones measured before that they compete
+    with (the best, the refinement paths' incumbents), times again the ones worth it, together,
+    and returns their new costs by key; ``{}`` where nothing is timed again (a deterministic
+    objective, or Helion's effort leaves it off).
+    """
 
     def key(self, candidate: C) -> Hashable: ...
     def validate(self, raw: dict[str, object]) -> C: ...  # ValueError with a reason if invalid
     def as_dict(self, candidate: C) -> dict[str, object]: ...
     def measure(self, candidates: list[C], desc: str) -> list[Measurement]: ...
+    def verify(self, fresh: list[C], rivals: list[C]) -> dict[Hashable, float]: ...
     def random(self, rng: random.Random) -> C: ...
     def neighbors(self, candidate: C) -> list[C]: ...
 
@@ -128,31 +138,66 @@ class Results(Generic[C]):
                 out.append(candidate)
         return out
 
-    def measure(self, items: list[tuple[C, Source]], desc: str) -> list[Result[C]]:
-        """Measure the new candidates of ``items`` in one batch (within the budget); the entries
+    def measure(self, items: list[tuple[C, Source]], desc: str, rivals: Iterable[Hashable] = ()) -> list[Result[C]]:
+        """Measure the new candidates of ``items`` in one batch (within the budget), then let the
+        backend verify them against the best and ``rivals`` (keys measured before); the entries
         of every item measured now or before, in order. The first source given for a candidate wins."""
         sources = {self.backend.key(c): src for c, src in reversed(items)}
         fresh = [(c, sources[self.backend.key(c)]) for c in self.unseen((c for c, _ in items), max(1, self.remaining))]
         t0 = time.perf_counter()
         measurements = self.backend.measure([c for c, _ in fresh], desc) if fresh else []
-        self.record.time.measure_s += time.perf_counter() - t0
+        new: list[Result[C]] = []
         for (candidate, source), m in zip(fresh, measurements, strict=True):
             key = self.backend.key(candidate)
             origin = self.origins.get(key, source) if source in ("refine", "default") else source
-            result = self.entries[key] = Result(candidate, m, source, origin)
-            if m.ok and (self._best is None or result.cost < self._best.cost):
-                self._best = result
+            new.append(Result(candidate, m, source, origin))
+        retimed = self._verify(new, rivals)
+        self.record.time.measure_s += time.perf_counter() - t0
+        for result in new:
+            self.entries[self.backend.key(result.candidate)] = result
+            m = result.measurement
             self.record.time.compile_sum_s += m.compile_s or 0.0
             self.record.evaluation(
-                source=source,
-                origin=origin,
-                config=self.backend.as_dict(candidate),
+                source=result.source,
+                origin=result.origin,
+                config=self.backend.as_dict(result.candidate),
                 status=m.status,
                 cost=m.cost,
                 reason=m.reason,
                 compile_s=m.compile_s,
             )
+        ok = [e for e in (self.entries.values() if retimed else new) if e.measurement.ok]
+        if retimed and self._best is not None:
+            self._best = None  # an earlier best was timed again: look at every entry
+        if ok and (self._best is None or min(e.cost for e in ok) < self._best.cost):
+            self._best = min(ok, key=lambda e: e.cost)
         return [self.entries[k] for k in (self.backend.key(c) for c, _ in items) if k in self.entries]
+
+    def _verify(self, new: list[Result[C]], rivals: Iterable[Hashable]) -> bool:
+        """The backend's second timing of ``new`` against the best and ``rivals``: the costs it
+        returns replace the first ones (a line ``verified`` in the record); whether any did."""
+        fresh = [r.candidate for r in new if r.measurement.ok]
+        if not fresh:
+            return False
+        keys = [*rivals, *([self.backend.key(self._best.candidate)] if self._best else [])]
+        earlier = [
+            self.entries[k].candidate
+            for k in dict.fromkeys(keys)
+            if k in self.entries and self.entries[k].measurement.ok
+        ]
+        t0 = time.perf_counter()
+        retimed = self.backend.verify(fresh, earlier)
+        self.record.time.verify_s += time.perf_counter() - t0
+        if not retimed:
+            return False
+        by_key = {self.backend.key(r.candidate): r for r in new} | self.entries
+        changes = []
+        for key, cost in retimed.items():
+            entry = by_key[key]
+            changes.append({"config": self.backend.as_dict(entry.candidate), "first": entry.cost, "cost": cost})
+            entry.measurement = replace(entry.measurement, cost=cost)
+        self.record.write("verified", fresh=len(fresh), earlier=len(earlier), changes=changes)
+        return True
 
 
 def describe_batch(items: list[tuple[object, Source]]) -> str:

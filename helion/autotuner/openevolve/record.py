@@ -27,6 +27,7 @@ class TimeSplit:
     """Wall seconds by activity in the user's process (they add up to the search's wall)."""
 
     measure_s: float = 0.0  # inside Helion's benchmark path: compile + run (GPU busy)
+    verify_s: float = 0.0  # the part of measure_s spent timing configs again (Helion's rebenchmark)
     llm_wait_s: float = 0.0  # idle, waiting for an LLM proposal with nothing else to measure
     startup_s: float = 0.0  # starting the OpenEvolve process and the evaluation server
     finalize_s: float = 0.0  # Helion's final rebenchmark and finishing rounds

@@ -7,8 +7,9 @@ Flow of :meth:`OpenEvolveSearch._autotune`:
    first-batch configs and the prompt's "What won before") and build the system message (:mod:`.prompts`).
 2. Run :class:`.driver.SearchDriver` with a backend that measures configs through Helion's
    ``benchmark_batch`` (parallel precompile, compile timeouts, accuracy check against the
-   baseline output, subprocess isolation when enabled) and keeps a ``PopulationMember`` for
-   every measured config.
+   baseline output, subprocess isolation when enabled), keeps a ``PopulationMember`` for
+   every measured config and verifies the ones near the best with Helion's ``rebenchmark``
+   (PatternSearch's "verifying top configs", at Helion's rebenchmark threshold).
 3. Log one summary line (evaluations, LLM calls, best vs default, where the time went), write
    it to the run record, and finish like PatternSearch with ``self._finalize()`` (final
    rebenchmark, finishing rounds, recovery from an unkillable worker); add the pick to the
@@ -103,6 +104,20 @@ class _HelionBackend:
                 quantile=PATTERN_SEARCH_DEFAULTS.compile_timeout_quantile,
             )
         return out
+
+    def verify(self, fresh: list[helion.Config], rivals: list[helion.Config]) -> dict[Hashable, float]:
+        """PatternSearch's "verifying top configs" after each generation: the configs that
+        Helion's rebenchmark threshold picks (``autotune_rebenchmark_threshold``, from the effort
+        profile: 1.5x the best at ``full``, off at ``quick``), the fresh ones and their rivals,
+        timed again together by Helion's ``rebenchmark``; their new latencies."""
+        members = ((c, self.members[c]) for c in dict.fromkeys([*fresh, *rivals]) if c in self.members)
+        group = [(c, m) for c, m in members if self.search.should_rebenchmark(m)]
+        if len(group) < 2 or not set(fresh).intersection(c for c, _ in group):
+            return {}  # no fresh config near the best, or nothing to time it against
+        counts = [len(m.perfs) for _, m in group]
+        self.search.rebenchmark([m for _, m in group], desc="verifying top configs")
+        # a config whose second timing failed keeps its first (Helion's rebenchmark does the same)
+        return {c: m.perf for (c, m), n in zip(group, counts, strict=True) if len(m.perfs) > n}
 
 
 def _failure_reason(status: str) -> str:
@@ -250,6 +265,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
             f"({x['llm_errors']} failed, {x['llm_answers_used']} answers used), "
             f"best {self.format_performance(best)} vs default {self.format_performance(default)} "
             f"({x['speedup'] or 0:.2f}x); wall {x['wall_s']:.1f}s = measure {x['measure_s']:.1f}s "
+            f"(verifying {x['verify_s']:.1f}s) "
             f"+ LLM wait {x['llm_wait_s']:.1f}s + startup {x['startup_s']:.1f}s + finalize {x['finalize_s']:.1f}s "
             f"+ other {x['other_s']:.1f}s (device busy {x['busy_share']:.0%})"
         )
