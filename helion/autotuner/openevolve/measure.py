@@ -3,10 +3,10 @@
 The driver hands candidates to a :class:`Backend` (a Helion kernel through Helion's benchmark
 path, or a plain dict space with a Python objective) in batches. :class:`Results` keeps one
 :class:`Result` per distinct candidate (its :class:`Measurement` and where it came from), writes
-each to the run record as it happens, and knows the evaluation budget. A backend that times
+each to the run record as it happens, and knows the evaluation budget. Costs are lower-is-better
+(a latency in ms for Helion); a failure costs ``inf`` and is never chosen. A backend that times
 configs again (Helion's rebenchmark of the configs near the best) replaces a first cost with the
-second before anything decides on it. Costs are lower-is-better
-(a latency in ms for Helion); a failure costs ``inf`` and is never chosen.
+second before anything decides on it.
 """
 
 from __future__ import annotations
