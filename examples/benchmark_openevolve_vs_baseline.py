@@ -485,10 +485,11 @@ def table(rows: list[dict[str, object]]) -> None:
     """Per kernel and search: re-timed best, its ratio to min(PatternSearch, LFBOTreeSearch) and
     to the known config (knowing runs), wall and its ratio to PatternSearch's, when the first
     config's measurement was logged and how long Helion's final selection took (both in the wall),
-    configs measured, configs from the LLM, whether the winner descends from an LLM proposal."""
+    the search's own part (wall minus those two), configs measured, configs from the LLM, whether
+    the winner descends from an LLM proposal."""
     print(
         f"\n{'kernel':<11} {'search':<28} {'best ms':>8} {'/PS,LFBO':>8} {'/known':>7} {'wall s':>7} "
-        f"{'/PS':>6} {'1st s':>6} {'final s':>7} {'evals':>6} {'LLM':>4} {'win<-LLM':>8}  stop / mode"
+        f"{'/PS':>6} {'1st s':>6} {'final s':>7} {'search s':>8} {'evals':>6} {'LLM':>4} {'win<-LLM':>8}  stop / mode"
     )
     for k in dict.fromkeys(str(r["kernel"]) for r in rows):
         ref = baseline(rows, k, ("PatternSearch", "LFBOTreeSearch"))
@@ -501,11 +502,13 @@ def table(rows: list[dict[str, object]]) -> None:
                 continue
             known = known_ms(rows, r)
             wall = float(r["wall_s"])  # type: ignore[arg-type]
+            first, final = r.get("first_result_s"), r.get("final_selection_s")
+            own = wall - float(first) - float(final) if first is not None and final is not None else None  # type: ignore[arg-type]
             print(
                 f"{k:<11} {r['search']:<28} {float(r['best_ms']):>8.4f} {float(r['best_ms']) / ref:>7.3f}x "  # type: ignore[arg-type]
                 f"{_fmt(float(r['best_ms']) / known if known else None, 6, 'x')} {wall:>7.1f} "  # type: ignore[arg-type]
-                f"{_fmt(wall / ps_wall[0] if ps_wall else None, 5, 'x')} {_fmt(r.get('first_result_s'), 6)} "
-                f"{_fmt(r.get('final_selection_s'), 7)} {r['evaluations']:>6} "
+                f"{_fmt(wall / ps_wall[0] if ps_wall else None, 5, 'x')} {_fmt(first, 6)} "
+                f"{_fmt(final, 7)} {_fmt(own, 8)} {r['evaluations']:>6} "
                 f"{_fmt(r.get('from_llm'), 4)} {_fmt(r.get('winner_from_llm'), 8)}  "
                 f"{r.get('mode') or ''} {r.get('stop_reason') or ''}"
             )
