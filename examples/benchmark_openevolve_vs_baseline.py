@@ -502,17 +502,22 @@ def table(rows: list[dict[str, object]]) -> None:
                 continue
             known = known_ms(rows, r)
             wall = float(r["wall_s"])  # type: ignore[arg-type]
-            first, final = r.get("first_result_s"), r.get("final_selection_s")
-            own = wall - float(first) - float(final) if first is not None and final is not None else None  # type: ignore[arg-type]
             print(
                 f"{k:<11} {r['search']:<28} {float(r['best_ms']):>8.4f} {float(r['best_ms']) / ref:>7.3f}x "  # type: ignore[arg-type]
                 f"{_fmt(float(r['best_ms']) / known if known else None, 6, 'x')} {wall:>7.1f} "  # type: ignore[arg-type]
-                f"{_fmt(wall / ps_wall[0] if ps_wall else None, 5, 'x')} {_fmt(first, 6)} "
-                f"{_fmt(final, 7)} {_fmt(own, 8)} {r['evaluations']:>6} "
+                f"{_fmt(wall / ps_wall[0] if ps_wall else None, 5, 'x')} {_fmt(r.get('first_result_s'), 6)} "
+                f"{_fmt(r.get('final_selection_s'), 7)} {_fmt(search_s(r), 8)} {r['evaluations']:>6} "
                 f"{_fmt(r.get('from_llm'), 4)} {_fmt(r.get('winner_from_llm'), 8)}  "
                 f"{r.get('mode') or ''} {r.get('stop_reason') or ''}"
             )
     summary(rows)
+
+
+def search_s(row: dict[str, object]) -> float | None:
+    """The part of the wall the search itself decides: after Helion's first measurement was
+    logged and before its final selection (both Helion's, the same for every search)."""
+    first, final = row.get("first_result_s"), row.get("final_selection_s")
+    return None if first is None or final is None else float(row["wall_s"]) - float(first) - float(final)  # type: ignore[arg-type]
 
 
 def known_ms(rows: list[dict[str, object]], row: dict[str, object]) -> float | None:

@@ -141,13 +141,6 @@ def run_kernel(a: argparse.Namespace, kname: str, device: str, out: Path, root: 
     return rows
 
 
-def search_s(row: dict[str, object]) -> float | None:
-    """The part of the wall the search itself decides: after Helion's first measurement was
-    logged and before its final selection (both Helion's, the same for every search)."""
-    first, final = row.get("first_result_s"), row.get("final_selection_s")
-    return None if first is None or final is None else float(row["wall_s"]) - float(first) - float(final)  # type: ignore[arg-type]
-
-
 def table(rows: list[dict[str, object]]) -> None:
     """Per kernel and run on shape B: best (re-timed), wall and search time, each against the
     cold run's, configs measured, what stopped it; the rerun's best and wall against the warm
@@ -164,7 +157,7 @@ def table(rows: list[dict[str, object]]) -> None:
         for label, r in mine.items():
             best = float(r["best_ms"]) / float(cold["best_ms"])  # type: ignore[arg-type]
             wall = float(r["wall_s"]) / float(cold["wall_s"])  # type: ignore[arg-type]
-            mine_s, cold_s = search_s(r), search_s(cold)
+            mine_s, cold_s = side.search_s(r), side.search_s(cold)
             search = mine_s / cold_s if mine_s is not None and cold_s else None
             ratios.setdefault(label, []).append((best, wall, search))
             print(

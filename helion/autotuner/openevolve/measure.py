@@ -150,11 +150,11 @@ class Results(Generic[C]):
         for (candidate, source), m in zip(fresh, measurements, strict=True):
             key = self.backend.key(candidate)
             origin = self.origins.get(key, source) if source in ("refine", "default") else source
-            new.append(Result(candidate, m, source, origin))
+            new.append(result := Result(candidate, m, source, origin))
+            self.entries[key] = result
         retimed = self._verify(new, rivals)
         self.record.time.measure_s += time.perf_counter() - t0
         for result in new:
-            self.entries[self.backend.key(result.candidate)] = result
             m = result.measurement
             self.record.time.compile_sum_s += m.compile_s or 0.0
             self.record.evaluation(
@@ -166,38 +166,35 @@ class Results(Generic[C]):
                 reason=m.reason,
                 compile_s=m.compile_s,
             )
-        ok = [e for e in (self.entries.values() if retimed else new) if e.measurement.ok]
-        if retimed and self._best is not None:
-            self._best = None  # an earlier best was timed again: look at every entry
-        if ok and (self._best is None or min(e.cost for e in ok) < self._best.cost):
-            self._best = min(ok, key=lambda e: e.cost)
+        # an earlier best timed again may have lost its lead: then every entry competes
+        pool = (
+            self.ok_entries()
+            if retimed
+            else [*([self._best] if self._best else []), *(r for r in new if r.measurement.ok)]
+        )
+        self._best = min(pool, key=lambda e: e.cost, default=None)
         return [self.entries[k] for k in (self.backend.key(c) for c, _ in items) if k in self.entries]
 
     def _verify(self, new: list[Result[C]], rivals: Iterable[Hashable]) -> bool:
-        """The backend's second timing of ``new`` against the best and ``rivals``: the costs it
-        returns replace the first ones (a line ``verified`` in the record); whether any did."""
+        """The backend's second timing of ``new`` against the best before them and ``rivals``:
+        the costs it returns replace the first ones (a line ``verified`` in the record); whether
+        any did."""
         fresh = [r.candidate for r in new if r.measurement.ok]
         if not fresh:
             return False
         keys = [*rivals, *([self.backend.key(self._best.candidate)] if self._best else [])]
-        earlier = [
-            self.entries[k].candidate
-            for k in dict.fromkeys(keys)
-            if k in self.entries and self.entries[k].measurement.ok
-        ]
+        earlier = [self.entries[k].candidate for k in dict.fromkeys(keys) if self.entries[k].measurement.ok]
         t0 = time.perf_counter()
         retimed = self.backend.verify(fresh, earlier)
         self.record.time.verify_s += time.perf_counter() - t0
-        if not retimed:
-            return False
-        by_key = {self.backend.key(r.candidate): r for r in new} | self.entries
         changes = []
         for key, cost in retimed.items():
-            entry = by_key[key]
+            entry = self.entries[key]
             changes.append({"config": self.backend.as_dict(entry.candidate), "first": entry.cost, "cost": cost})
             entry.measurement = replace(entry.measurement, cost=cost)
-        self.record.write("verified", fresh=len(fresh), earlier=len(earlier), changes=changes)
-        return True
+        if changes:
+            self.record.write("verified", fresh=len(fresh), earlier=len(earlier), changes=changes)
+        return bool(changes)
 
 
 def describe_batch(items: list[tuple[object, Source]]) -> str:

@@ -110,14 +110,13 @@ class _HelionBackend:
         Helion's rebenchmark threshold picks (``autotune_rebenchmark_threshold``, from the effort
         profile: 1.5x the best at ``full``, off at ``quick``), the fresh ones and their rivals,
         timed again together by Helion's ``rebenchmark``; their new latencies."""
-        members = ((c, self.members[c]) for c in dict.fromkeys([*fresh, *rivals]) if c in self.members)
-        group = [(c, m) for c, m in members if self.search.should_rebenchmark(m)]
-        if len(group) < 2 or not set(fresh).intersection(c for c, _ in group):
-            return {}  # no fresh config near the best, or nothing to time it against
-        counts = [len(m.perfs) for _, m in group]
-        self.search.rebenchmark([m for _, m in group], desc="verifying top configs")
+        members = {c: self.members[c] for c in dict.fromkeys([*fresh, *rivals]) if c in self.members}
+        if not any(self.search.should_rebenchmark(members[c]) for c in fresh if c in members):
+            return {}  # no fresh config near the best: nothing to verify
+        counts = {c: len(m.perfs) for c, m in members.items()}
+        self.search.rebenchmark_population(list(members.values()), desc="verifying top configs")
         # a config whose second timing failed keeps its first (Helion's rebenchmark does the same)
-        return {c: m.perf for (c, m), n in zip(group, counts, strict=True) if len(m.perfs) > n}
+        return {c: m.perf for c, m in members.items() if len(m.perfs) > counts[c]}
 
 
 def _failure_reason(status: str) -> str:
