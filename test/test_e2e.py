@@ -169,7 +169,9 @@ def test_default_and_close_seeds_are_pinned_into_the_final_verification(monkeypa
     assert all(m.perf <= best * PIN_WITHIN for c, m in pinned.items() if c != default)
 
 
-@pytest.mark.parametrize("threshold", [1.5, 0.9])  # full effort's, quick's (off)
+# 1e6: every config is near the best (full effort's 1.5 depends on this small run's landscape,
+# which the random seed decides); 0.9: off, as at quick
+@pytest.mark.parametrize("threshold", [1e6, 0.9])
 def test_configs_near_the_best_are_timed_again_as_helions_threshold_says(
     threshold: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -187,7 +189,8 @@ def test_configs_near_the_best_are_timed_again_as_helions_threshold_says(
     rebenchmark = search.rebenchmark
 
     def spy(members: list[object], **kw: object) -> None:
-        groups.append([m.config for m in members])  # type: ignore[attr-defined]
+        if len(members) >= 2:  # Helion's rebenchmark times nothing for fewer
+            groups.append([m.config for m in members])  # type: ignore[attr-defined]
         rebenchmark(members, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(search, "rebenchmark", spy)
@@ -198,7 +201,8 @@ def test_configs_near_the_best_are_timed_again_as_helions_threshold_says(
         assert verified == [] and in_search == []
         return
     assert verified and len(in_search) == len(verified)
-    assert all(len(g) >= 2 for g in in_search)
+    # every config of a group was timed again, and the record lists each one's two costs
+    assert [len(line["changes"]) for line in verified] == [len(g) for g in in_search]
     changed = {json.dumps(c["config"], sort_keys=True): c["cost"] for line in verified for c in line["changes"]}
     costs = {
         json.dumps(line["config"], sort_keys=True): line["cost"]
