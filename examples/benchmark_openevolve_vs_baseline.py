@@ -510,6 +510,8 @@ def table(rows: list[dict[str, object]]) -> None:
                 f"{_fmt(r.get('from_llm'), 4)} {_fmt(r.get('winner_from_llm'), 8)}  "
                 f"{r.get('mode') or ''} {r.get('stop_reason') or ''}"
             )
+        if any(r.get("retimed") is False for r in rows if r["kernel"] == k):
+            print(f"{k:<11} (not re-timed together: each pick timed once, right after its search)")
     summary(rows)
 
 

@@ -175,10 +175,11 @@ def test_default_and_close_seeds_are_pinned_into_the_final_verification(monkeypa
 def test_configs_near_the_best_are_timed_again_as_helions_threshold_says(
     threshold: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As PatternSearch verifies its top configs after each generation, configs within
-    ``autotune_rebenchmark_threshold`` of the best are timed again through Helion's
-    ``rebenchmark``, together with the best measured before; their second timing is what the
-    search goes on (and what the record says)."""
+    """As PatternSearch verifies its top configs after each generation, the configs a decision
+    rests on (a fresh config timed faster than the best or its path's incumbent, with that rival)
+    are timed again through Helion's ``rebenchmark`` when ``autotune_rebenchmark_threshold``
+    puts them near the best; their second timing is what the search goes on (and what the
+    record says)."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("HELION_CAP_REBENCHMARK_REPEAT", "1")
     bound, args = bind_matmul(autotune_rebenchmark_threshold=threshold)

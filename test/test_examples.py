@@ -169,3 +169,7 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     assert geomeans["OpenEvolveTuner:knowing"] == ["2", "0.974x", "0.986x", "0.70x"], knowing
     assert geomeans["LLMGuidedSearch:knowing"] == ["2", "1.084x", "1.190x", "0.55x"], knowing
     assert geomeans["OpenEvolveTuner:blind"] == ["2", "0.982x", "1.001x", "0.75x"], knowing
+    cut = report("benchmark_openevolve_vs_baseline.py", "h200_full_cut_short.jsonl")
+    rows = {line.split()[1]: line.split()[2:] for line in cut.splitlines() if line.startswith("rms_norm ")}
+    assert rows["OpenEvolveTuner:knowing"][:6] == ["0.0381", "1.018x", "1.018x", "501.0", "0.749x", "20.9"], cut
+    assert rows["(not"][:3] == ["re-timed", "together:", "each"], cut  # single timings, said so

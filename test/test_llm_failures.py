@@ -74,8 +74,11 @@ def _check_fell_back(search: OpenEvolveSearch, lines: list, said: str, *needles:
 
 def test_endpoint_unreachable_from_the_start(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     search, lines, said = _tune(tmp_path, capfd, api_base=closed_port_url())
-    # at least max_llm_failures (2): outcomes that arrive together can join runs of failures
-    fallback = _check_fell_back(search, lines, said, "requests in a row")
+    # at least max_llm_failures (2) in a row (outcomes that arrive together can join runs of
+    # failures), or OpenEvolve giving up first: its workers' failures and its own error reach the
+    # search on separate paths, so the error can be read after one failure (seen once under load)
+    fallback = _check_fell_back(search, lines, said)
+    assert "requests in a row" in fallback["reason"] or "the LLM never answered" in fallback["reason"]
     assert fallback["llm_answers_used"] == 0
     assert search.summary["llm_answers_used"] == 0
     assert search.summary["llm_errors"] >= 2

@@ -237,69 +237,6 @@ def decide(rule: StopRule, now: float, **kw: object) -> tuple[str, str]:
     return rule.decide(now=now, **{**args, **kw})  # type: ignore[arg-type]
 
 
-class Retiming(_DictBackend):
-    """A backend whose first timing is ``first`` and whose second one, when the search verifies
-    configs, is the true cost (``bowl``); it keeps what it was asked to verify."""
-
-    def __init__(self, first: object) -> None:
-        super().__init__(SPACE, first, minimize=True)  # type: ignore[arg-type]
-        self.asked: list[tuple[list[Config], list[Config]]] = []
-
-    def verify(self, fresh: list[Config], rivals: list[Config]) -> dict[object, float]:
-        self.asked.append(([dict(c) for c in fresh], [dict(c) for c in rivals]))
-        return {self.key(c): bowl(c) for c in [*fresh, *rivals]}
-
-
-TRAP = {"a": 1, "b": 7, "c": 1}  # first timed faster than the optimum (an outlier); bowl 15
-
-
-def optimistic(c: Config) -> float:
-    return 0.5 if c == TRAP else bowl(c)
-
-
-def test_a_config_timed_fast_once_is_verified_before_a_path_moves_to_it() -> None:
-    """The backend's second timing replaces the first before refinement decides: an outlier
-    neighbour does not become the incumbent and the best, and the record says what changed."""
-    start = {"a": 0, "b": 7, "c": 1}  # TRAP is a neighbour
-    unverified, _ = refine_from(optimistic, start)
-    assert unverified.best is not None and unverified.best.candidate == TRAP  # the outlier won
-    backend = Retiming(optimistic)
-    lines: list[dict[str, object]] = []
-    record = RunRecord(None)
-    record.write = lambda kind, **fields: lines.append({"kind": kind, **fields})  # type: ignore[method-assign]
-    measured = Results(backend, record, max_evaluations=1000)
-    paths = RefinementPaths(starts=1, steps=20, min_improvement=0.001, prune_ratio=math.inf)
-    measured.measure([(dict(start), "default")], "default")
-    while batch := paths.batch(measured, 6):
-        incumbents = [p.incumbent for p in paths.live]
-        measured.measure([(c, "refine") for c in batch], "refine", rivals=incumbents)
-        _, rivals = backend.asked[-1]
-        assert [backend.key(c) for c in rivals] == incumbents  # the best is the incumbent here
-    assert measured.best is not None and measured.best.candidate == {"a": 5, "b": 2, "c": 6}
-    assert measured[backend.key(TRAP)].cost == bowl(TRAP)
-    trap = next(c for line in lines if line["kind"] == "verified" for c in line["changes"] if c["config"] == TRAP)
-    assert (trap["first"], trap["cost"]) == (0.5, 15.0)
-    evaluation = next(line for line in lines if line["kind"] == "evaluation" and line["config"] == TRAP)
-    assert evaluation["cost"] == 15.0  # the record's evaluation line carries the verified cost
-
-
-def test_an_earlier_best_timed_again_slower_gives_up_the_lead() -> None:
-    backend = Retiming(optimistic)
-    measured = Results(backend, RunRecord(None), max_evaluations=1000)
-    backend.verify = lambda fresh, rivals: {}  # type: ignore[method-assign]  # first batch: no second timing
-    measured.measure([(dict(TRAP), "default")], "default")
-    assert measured.best is not None and measured.best.cost == 0.5
-    backend.verify = Retiming.verify.__get__(backend)  # type: ignore[method-assign]
-    measured.measure([({"a": 4, "b": 2, "c": 6}, "seed")], "seed")  # bowl 2.0; TRAP is the rival
-    assert backend.asked == [([{"a": 4, "b": 2, "c": 6}], [TRAP])]
-    assert measured.best.candidate == {"a": 4, "b": 2, "c": 6} and measured.best.cost == 2.0
-
-
-def test_nothing_is_verified_when_the_backend_times_once() -> None:
-    measured, _ = refine_from(bowl, {"a": 0, "b": 7, "c": 0})
-    assert measured._verify(list(measured.entries.values()), []) is False
-
-
 def test_stop_rule_caps() -> None:
     rule = StopRule(max_wait_s=60.0, deadline=100.0)
     assert rule.caps(now=10.0, remaining_evaluations=0) == "the evaluation budget is spent"

@@ -265,7 +265,7 @@ class SearchDriver(Generic[C]):
 
     def _measure(self, items: list[tuple[C, Source]], desc: str) -> list[Result[C]]:
         self.stop.measured()  # the search is not idle: the convergence clock restarts
-        return self.measured.measure(items, desc, rivals=[p.incumbent for p in self.paths.live])
+        return self.measured.measure(items, desc, rival_of=self.paths.incumbent_of)
 
     # -- the LLM's health ----------------------------------------------------------------------
     def _poll_llm(self) -> None:

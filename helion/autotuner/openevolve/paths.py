@@ -101,7 +101,7 @@ class RefinementPaths(Generic[C]):
         claimed = [measured.backend.key(n) for n in self.claimed[path.incumbent]]
         if any(k not in measured for k in claimed):
             return path  # still being measured
-        step = min((measured[k] for k in claimed if measured[k].measurement.ok), key=lambda e: e.cost, default=None)
+        step = min((measured[k] for k in claimed if measured.trusted(measured[k])), key=lambda e: e.cost, default=None)
         if step is None or not self._improves(step, measured[path.incumbent]):
             self._optima.add(path.incumbent)
             return None  # a local optimum (up to the noise floor)
@@ -134,6 +134,11 @@ class RefinementPaths(Generic[C]):
                 self._claimer[k] = key
                 measured.origins[k] = origin
                 claimed.append(neighbor)
+
+    def incumbent_of(self, key: Hashable) -> Hashable | None:
+        """The incumbent whose path claimed the neighbour ``key``: the config it competes with
+        (None for a config no path claimed)."""
+        return self._claimer.get(key)
 
     def settled(self, measured: Results[C]) -> bool:
         """The best config measured is settled: it is, or is a claimed neighbour of, an

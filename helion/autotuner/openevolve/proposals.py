@@ -124,7 +124,7 @@ class ProposalDesk(Generic[C]):
     def _answer(self, answer: _Answer[C], best_before: float) -> float:
         """Reply to one program and credit it; the best cost after it (for the next one)."""
         entries = [self._entry(item) for item in answer.candidates]
-        answer_best = min((e.cost for e in entries if e is not None and e.measurement.ok), default=math.inf)
+        answer_best = min((e.cost for e in entries if e is not None and self.measured.trusted(e)), default=math.inf)
         self.credit.credit(answer_best, best_before)
         best = self.measured.best
         answer.proposal.reply(

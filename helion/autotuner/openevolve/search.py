@@ -8,7 +8,8 @@ Flow of :meth:`OpenEvolveSearch._autotune`:
 2. Run :class:`.driver.SearchDriver` with a backend that measures configs through Helion's
    ``benchmark_batch`` (parallel precompile, compile timeouts, accuracy check against the
    baseline output, subprocess isolation when enabled), keeps a ``PopulationMember`` for
-   every measured config and verifies the ones near the best with Helion's ``rebenchmark``
+   every measured config and verifies the ones a decision rests on (a fresh config that would
+   become the best or its path's incumbent, with that rival) with Helion's ``rebenchmark``
    (PatternSearch's "verifying top configs", at Helion's rebenchmark threshold).
 3. Log one summary line (evaluations, LLM calls, best vs default, where the time went), write
    it to the run record, and finish like PatternSearch with ``self._finalize()`` (final
@@ -106,10 +107,10 @@ class _HelionBackend:
         return out
 
     def verify(self, fresh: list[helion.Config], rivals: list[helion.Config]) -> dict[Hashable, float]:
-        """PatternSearch's "verifying top configs" after each generation: the configs that
-        Helion's rebenchmark threshold picks (``autotune_rebenchmark_threshold``, from the effort
-        profile: 1.5x the best at ``full``, off at ``quick``), the fresh ones and their rivals,
-        timed again together by Helion's ``rebenchmark``; their new latencies."""
+        """PatternSearch's "verifying top configs", for the configs a decision rests on: the
+        fresh ones and their rivals that Helion's rebenchmark threshold picks
+        (``autotune_rebenchmark_threshold``, from the effort profile: 1.5x the best at ``full``,
+        off at ``quick``), timed again together by Helion's ``rebenchmark``; their new latencies."""
         members = {c: self.members[c] for c in dict.fromkeys([*fresh, *rivals]) if c in self.members}
         if not any(self.search.should_rebenchmark(members[c]) for c in fresh if c in members):
             return {}  # no fresh config near the best: nothing to verify
