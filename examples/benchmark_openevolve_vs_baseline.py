@@ -29,6 +29,18 @@ row in it:
         --known auto --llm-latency 10 --results bench.jsonl
     python examples/benchmark_openevolve_vs_baseline.py --report bench.jsonl
 
+A kernel whose searches do not fit one command (``full`` effort: PatternSearch alone took 11
+minutes on rms_norm on an H200) runs over several, with ``--retime-rounds 0`` (rows marked not
+re-timed) and ``--known auto`` finding the picks of earlier commands in ``--results``; then
+``--retime-from`` times the picks of every search of the kernel again, together, in one process
+and appends the re-timed rows to another file:
+
+    python examples/benchmark_openevolve_vs_baseline.py --kernels rms_norm --effort full \
+        --searches PatternSearch --retime-rounds 0 --results parts.jsonl
+    python examples/benchmark_openevolve_vs_baseline.py --kernels rms_norm --effort full \
+        --searches OpenEvolveTuner:knowing,LLMGuidedSearch:knowing --known auto --retime-rounds 0 --results parts.jsonl
+    python examples/benchmark_openevolve_vs_baseline.py --kernels rms_norm --retime-from parts.jsonl --results bench.jsonl
+
 Timings are comparable only within one kernel's run on one device.
 """
 
@@ -160,9 +172,34 @@ def retime(
             fns[repr(config)] = lambda f=compiled: f(*args)
     times = interleaved_ms(fns, rounds, warmup=25, rep=100)
     for row, config in chosen:
-        row["best_ms_after_search"] = row["best_ms"]
+        row["best_ms_after_search"] = row.get("best_ms_after_search", row["best_ms"])
         row["best_ms"] = statistics.median(times[repr(config)])
         row["reference_ms"] = statistics.median(times["reference"])
+        row["retimed"] = True
+
+
+def retime_rows(a: argparse.Namespace, kname: str, device: str) -> list[dict[str, object]]:
+    """The latest row of each search of ``kname`` in ``--retime-from``, its pick timed again
+    together with the others' (``--retime-rounds`` interleaved rounds, at least 1)."""
+    earlier = [r for r in read_rows([a.retime_from]) if r["kernel"] == kname and "config_dict" in r]
+    latest = {str(r["search"]): dict(r) for r in earlier}
+    if not latest:
+        raise SystemExit(f"no picks of {kname!r} in {a.retime_from}")
+    kernel, args, ref = kernels_and_args(kname, device)
+    chosen = [(row, helion.Config(**row["config_dict"])) for row in latest.values()]  # type: ignore[arg-type]
+    retime(kernel, args, ref, chosen, rounds=max(1, a.retime_rounds))
+    return [row for row, _ in chosen]
+
+
+def read_rows(paths: list[str]) -> list[dict[str, object]]:
+    """The rows of JSON-lines files (a missing file has none)."""
+    return [
+        json.loads(line)
+        for path in paths
+        if Path(path).exists()
+        for line in Path(path).read_text().splitlines()
+        if line.strip()
+    ]
 
 
 LLM_SEARCHES = {
@@ -241,6 +278,7 @@ def run_search(
         "wall_s": wall,
         "best_ms": config_latency_ms(kernel, args, config),
         "config": repr(config),
+        "config_dict": dict(config.config),
         "final_selection_s": final_s[0] if final_s else None,
     }
     row["curve"] = convergence(Path(f"{out}.csv"))
@@ -293,18 +331,23 @@ SUMMARY_FIELDS = (
 )
 
 
-def known_configs(spec: str | None, rows: list[dict[str, object]], chosen: dict[str, helion.Config]) -> list:
+def known_configs(spec: str | None, rows: list[dict[str, object]]) -> list:
     """The configs the knowing stand-in knows: ``auto`` = the best config that a search without
-    an LLM chose so far on this kernel (by its timing right after its search), so every knowing
-    search of the kernel knows the same config; a file = a JSON list or a run record."""
+    an LLM chose so far on this kernel (``rows``: this command's and earlier commands' in
+    ``--results``; by its timing right after its search), so every knowing search of the
+    kernel knows the same config; a file = a JSON list or a run record."""
     if not spec:
         return []
     if spec == "auto":
-        plain = [r for r in rows if "error" not in r and str(r["search"]).partition(":")[0] not in LLM_SEARCHES]
+        plain = [
+            r
+            for r in rows
+            if "config_dict" in r and str(r["search"]).partition(":")[0] not in LLM_SEARCHES and "error" not in r
+        ]
         if not plain:
             return []
         best = min(plain, key=lambda r: float(r["best_ms"]))  # type: ignore[arg-type]
-        return [dict(chosen[str(best["search"])].config)]
+        return [dict(best["config_dict"])]  # type: ignore[call-overload]
     from standin_llm import load_known
 
     return load_known(spec)
@@ -407,11 +450,17 @@ def main() -> None:
         default=5,
         help="interleaved timing rounds of the chosen configs per kernel (0: keep each search's own timing)",
     )
+    p.add_argument(
+        "--retime-from",
+        default=None,
+        metavar="ROWS",
+        help="run no search: time the picks of each kernel's searches in ROWS again, together, and append the rows to --results",
+    )
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--report", nargs="+", default=None, metavar="RESULTS", help="measure nothing: print the table")
     a = p.parse_args()
     if a.report:
-        rows = [json.loads(line) for path in a.report for line in Path(path).read_text().splitlines() if line.strip()]
+        rows = read_rows(a.report)
         table(rows)
         plot(rows, Path(a.report[0]).parent)
         return
@@ -424,10 +473,10 @@ def main() -> None:
     print(f"device: {machine}; effort {a.effort}; stand-in LLM {a.llm_latency}s per answer", flush=True)
     with tempfile.TemporaryDirectory(prefix="benchmark-triton-") as caches:
         for kname in a.kernels.split(","):
-            rows = run_kernel(a, kname, device, out, Path(caches))
+            rows = retime_rows(a, kname, device) if a.retime_from else run_kernel(a, kname, device, out, Path(caches))
             with results.open("a") as f:
                 for row in rows:
-                    f.write(json.dumps({**row, "machine": machine, "effort": a.effort}, default=str) + "\n")
+                    f.write(json.dumps({"machine": machine, "effort": a.effort, **row}, default=str) + "\n")
             table(rows)
     print(f"\nrows appended to {results}; all of them: --report {results}")
 
@@ -439,9 +488,11 @@ def run_kernel(a: argparse.Namespace, kname: str, device: str, out: Path, caches
     print(f"  {kname:<11} warm-up {warm_up(kernel, args, caches / f'{kname}-warm-up'):.1f}s", flush=True)
     rows: list[dict[str, object]] = []
     chosen: dict[str, helion.Config] = {}
+    # picks of earlier commands (their finished searches are in the .partial file even if cut off)
+    earlier = [r for r in read_rows([a.results, f"{a.results}.partial"]) if r.get("kernel") == kname]
     for variant in a.searches.split(","):
         name, _, behaviour = variant.partition(":")
-        known = known_configs(a.known, rows, chosen) if behaviour == "knowing" else []
+        known = known_configs(a.known, [*earlier, *rows]) if behaviour == "knowing" else []
         tag = f"{kname}-{variant.replace(':', '-')}"
         try:
             if name not in LLM_SEARCHES:
@@ -454,7 +505,8 @@ def run_kernel(a: argparse.Namespace, kname: str, device: str, out: Path, caches
             print(f"  {kname:<11} {variant:<28} FAILED: {type(e).__name__}: {e}", flush=True)
             rows.append({"kernel": kname, "search": variant, "error": f"{type(e).__name__}: {e}"})
             continue
-        row.update(kernel=kname, reference_ms=ref_ms, known=known or None)
+        # not re-timed until the re-timing below (or a later --retime-from) says otherwise
+        row.update(kernel=kname, reference_ms=ref_ms, known=known or None, retimed=False)
         rows.append(row)
         with Path(f"{a.results}.partial").open("a") as f:  # kept if the run is cut off before re-timing
             f.write(json.dumps(row, default=str) + "\n")

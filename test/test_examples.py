@@ -141,6 +141,31 @@ def test_llm_cost_from_run_records(tmp_path: Path) -> None:
     assert proc.stdout.splitlines()[-1].split() == ["total", "3.0000"]
 
 
+def test_a_kernels_searches_split_over_commands_are_re_timed_together(tmp_path: Path) -> None:
+    """The side-by-side benchmark over three commands, as a kernel too long for one device call
+    runs: PatternSearch alone, then a knowing search that finds its pick in the results file,
+    then ``--retime-from`` timing both picks again together; rows say whether they were."""
+    bench, parts, final = "benchmark_openevolve_vs_baseline.py", tmp_path / "parts.jsonl", tmp_path / "bench.jsonl"
+    common = ("--kernels", "vector_add", "--retime-rounds", "0", "--results", str(parts))
+    run_example(bench, *common, "--searches", "PatternSearch", tmp_path=tmp_path)
+    run_example(
+        bench, *common, "--searches", "OpenEvolveTuner:knowing", "--known", "auto", "--llm-latency", "0.2",
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    ps, knowing = (json.loads(line) for line in parts.read_text().splitlines())
+    assert (ps["search"], knowing["search"]) == ("PatternSearch", "OpenEvolveTuner:knowing")
+    assert knowing["known"] == [ps["config_dict"]]  # PatternSearch's pick, from the earlier command
+    assert ps["retimed"] is knowing["retimed"] is False
+    out = run_example(
+        bench, "--kernels", "vector_add", "--retime-from", str(parts), "--results", str(final), tmp_path=tmp_path
+    )
+    rows = [json.loads(line) for line in final.read_text().splitlines()]
+    assert [r["search"] for r in rows] == ["PatternSearch", "OpenEvolveTuner:knowing"]
+    assert all(r["retimed"] is True and r["effort"] == "quick" for r in rows)
+    assert [r["best_ms_after_search"] for r in rows] == [ps["best_ms"], knowing["best_ms"]]
+    assert "not re-timed" not in out and "OpenEvolveTuner:knowing" in out
+
+
 def test_the_measured_tables_come_from_the_committed_rows() -> None:
     """The benchmarks' ``--report`` reprints the H200 tables quoted in TESTING_B200.md and the
     README from the rows in examples/results (no device needed)."""
