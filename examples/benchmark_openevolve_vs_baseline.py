@@ -31,7 +31,8 @@ row in it:
 
 A kernel whose searches do not fit one command (``full`` effort: PatternSearch alone took 11
 minutes on rms_norm on an H200) runs over several, with ``--retime-rounds 0`` (rows marked not
-re-timed) and ``--known auto`` finding the picks of earlier commands in ``--results``; then
+re-timed) and ``--known auto`` finding the picks of earlier commands in ``--results`` (its rows
+not re-timed yet); then
 ``--retime-from`` times the picks of every search of the kernel again, together, in one process
 and appends the re-timed rows to another file:
 
@@ -333,9 +334,10 @@ SUMMARY_FIELDS = (
 
 def known_configs(spec: str | None, rows: list[dict[str, object]]) -> list:
     """The configs the knowing stand-in knows: ``auto`` = the best config that a search without
-    an LLM chose so far on this kernel (``rows``: this command's and earlier commands' in
-    ``--results``; by its timing right after its search), so every knowing search of the
-    kernel knows the same config; a file = a JSON list or a run record."""
+    an LLM chose so far on this kernel (``rows``: this command's, and those of earlier commands
+    in ``--results`` not re-timed yet, a split run's; by its timing right after its search), so
+    every knowing search of the kernel knows the same config; a file = a JSON list or a run
+    record."""
     if not spec:
         return []
     if spec == "auto":
@@ -488,8 +490,8 @@ def run_kernel(a: argparse.Namespace, kname: str, device: str, out: Path, caches
     print(f"  {kname:<11} warm-up {warm_up(kernel, args, caches / f'{kname}-warm-up'):.1f}s", flush=True)
     rows: list[dict[str, object]] = []
     chosen: dict[str, helion.Config] = {}
-    # picks of earlier commands (their finished searches are in the .partial file even if cut off)
-    earlier = [r for r in read_rows([a.results, f"{a.results}.partial"]) if r.get("kernel") == kname]
+    # picks of earlier commands of a split run (rows not re-timed yet: a finished run's are)
+    earlier = [r for r in read_rows([a.results]) if r.get("kernel") == kname and r.get("retimed") is False]
     for variant in a.searches.split(","):
         name, _, behaviour = variant.partition(":")
         known = known_configs(a.known, [*earlier, *rows]) if behaviour == "knowing" else []
