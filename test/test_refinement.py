@@ -38,10 +38,11 @@ def setup(cost: object, **kw: object) -> tuple[Results, RefinementPaths]:
 
 
 def refine(measured: Results, paths: RefinementPaths, want: int = 6) -> int:
-    """Measure refinement batches until the paths converge; the number of batches."""
+    """Measure refinement batches until the paths converge, each verified against its paths'
+    incumbents as the driver does; the number of batches."""
     batches = 0
     while batch := paths.batch(measured, want):
-        measured.measure([(c, "refine") for c in batch], "refine")
+        measured.measure([(c, "refine") for c in batch], "refine", rival_of=paths.incumbent_of)
         batches += 1
         assert batches < 500
     return batches

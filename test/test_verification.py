@@ -12,6 +12,7 @@ import random
 
 from test_refinement import SPACE
 from test_refinement import bowl
+from test_refinement import refine
 from test_refinement import refine_from
 
 from helion.autotuner.openevolve.config_space import _DictBackend
@@ -46,11 +47,7 @@ def walk(backend: _DictBackend, start: Config, lines: list[dict[str, object]] | 
     measured = Results(backend, record, max_evaluations=1000)
     paths = RefinementPaths(starts=1, steps=20, min_improvement=0.001, prune_ratio=math.inf)
     measured.measure([(dict(start), "default")], "default")
-    batches = 0
-    while batch := paths.batch(measured, 6):
-        measured.measure([(c, "refine") for c in batch], "refine", rival_of=paths.incumbent_of)
-        batches += 1
-    return measured, batches
+    return measured, refine(measured, paths)
 
 
 TRAP = {"a": 1, "b": 7, "c": 1}  # first timed faster than the optimum (an outlier); bowl 15

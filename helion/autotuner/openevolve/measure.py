@@ -205,7 +205,7 @@ class Results(Generic[C]):
         self._best = min((e for e in pool if self.trusted(e)), key=lambda e: e.cost, default=None)
         return [self.entries[k] for k in (self.backend.key(c) for c, _ in items) if k in self.entries]
 
-    def contenders(
+    def _contenders(
         self, new: list[Result[C]], rival_of: Callable[[Hashable], Hashable | None]
     ) -> tuple[list[Result[C]], list[Result[C]]]:
         """The configs of ``new`` a decision rests on, and their rivals measured before. A fresh
@@ -234,9 +234,9 @@ class Results(Generic[C]):
 
     def _verify(self, new: list[Result[C]], rival_of: Callable[[Hashable], Hashable | None]) -> bool:
         """The backend's second timing of the contenders among ``new`` and their rivals (see
-        :meth:`contenders`): the costs it returns replace the first ones (a line ``verified`` in
+        :meth:`_contenders`): the costs it returns replace the first ones (a line ``verified`` in
         the record); whether any did."""
-        fresh, rivals = self.contenders(new, rival_of)
+        fresh, rivals = self._contenders(new, rival_of)
         if not fresh:
             return False
         t0 = time.perf_counter()
