@@ -15,7 +15,12 @@ from test_refinement import bowl
 from test_refinement import refine
 from test_refinement import refine_from
 
+import pytest
+
+from helion.autotuner.openevolve import measure
 from helion.autotuner.openevolve.config_space import _DictBackend
+from helion.autotuner.openevolve.measure import NOISE_CAP
+from helion.autotuner.openevolve.measure import NOISE_MIN_REPEATS
 from helion.autotuner.openevolve.measure import VERIFY_PER_RIVAL
 from helion.autotuner.openevolve.measure import Results
 from helion.autotuner.openevolve.paths import RefinementPaths
@@ -148,3 +153,67 @@ def test_nothing_is_verified_when_the_backend_times_once() -> None:
     measured, _ = refine_from(bowl, {"a": 0, "b": 7, "c": 0})
     assert measured._verify(list(measured.entries.values()), lambda key: None) is False
     assert not measured.verifying and all(measured.trusted(e) for e in measured.entries.values())
+
+
+class NoisyRetiming(Retiming):
+    """Second timings off the true cost by a fixed cycle of up to +-2%, one step per config timed
+    (repeated second timings of one config on an H200 moved by -1.5%..+2.7%, p10-p90)."""
+
+    CYCLE = (0.0, 0.02, -0.015, 0.01, -0.02, 0.015, -0.01, 0.005)
+
+    def __init__(self, first: Callable[[Config], float], true: Callable[[Config], float] = bowl) -> None:
+        super().__init__(first, true)
+        self.timed = 0
+
+    def verify(self, fresh: list[Config], rivals: list[Config]) -> dict[object, float]:
+        exact = super().verify(fresh, rivals)
+        out = {}
+        for key, cost in exact.items():
+            out[key] = cost * (1.0 + self.CYCLE[self.timed % len(self.CYCLE)])
+            self.timed += 1
+        return out
+
+
+STARTS = [{"a": 3, "b": 3, "c": 3}, {"a": 1, "b": 6, "c": 2}, {"a": 6, "b": 1, "c": 5}]
+
+
+def walk_from(backend: Retiming, starts: list[Config]) -> tuple[Results, int]:
+    """Refinement paths from ``starts`` (the first the default, as the driver's first batch) to
+    convergence; the results and how many refinement batches it measured."""
+    measured = Results(backend, RunRecord(None), max_evaluations=1000)
+    paths = RefinementPaths(starts=len(starts), steps=20, min_improvement=0.001, prune_ratio=math.inf)
+    measured.measure([(dict(c), "default" if i == 0 else "seed") for i, c in enumerate(starts)], "first batch")
+    return measured, refine(measured, paths)
+
+
+def test_the_timing_noise_is_the_spread_of_the_rivals_repeated_second_timings() -> None:
+    """Each batch times the best and the paths' incumbents again beside its contenders: their
+    repeated second timings (never a first timing against a second: those differ systematically)
+    give the noise, once there are enough of them, at most ``NOISE_CAP``."""
+    backend = NoisyRetiming(jitter, true=lambda c: 1.0)
+    measured, _ = walk_from(backend, STARTS)
+    repeats = measured.repeats
+    assert len(repeats) >= NOISE_MIN_REPEATS
+    assert all(abs(r) <= 0.042 for r in repeats)  # two timings each within 2% of the true cost
+    spread = sorted(abs(r) for r in repeats)
+    assert measured.noise == min(NOISE_CAP, spread[math.ceil(0.9 * len(spread)) - 1]) > 0.01
+    assert measured.margin(0.001) == measured.noise and measured.margin(0.5) == 0.5
+    early = Results(backend, RunRecord(None), max_evaluations=10)
+    early.repeats = repeats[: NOISE_MIN_REPEATS - 1]
+    assert early.noise == 0.0  # too few repeats: min_improvement alone decides
+
+
+def test_a_path_moves_only_on_a_gain_above_the_timing_noise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a flat landscape whose second timings move by up to 2%, paths that move on any gain
+    above PatternSearch's 0.1% walk on the noise of the second timings; paths that need a gain
+    above the noise measured end soon after it is known. A real slope (the bowl: each step a
+    gain of 10% or more) is still walked to its optimum."""
+    monkeypatch.setattr(measure, "NOISE_MIN_REPEATS", 10**9)  # never trust a measured noise
+    walked, walked_batches = walk_from(NoisyRetiming(jitter, true=lambda c: 1.0), STARTS)
+    monkeypatch.undo()
+    measured, batches = walk_from(NoisyRetiming(jitter, true=lambda c: 1.0), STARTS)
+    assert measured.noise > 0.01
+    assert batches < walked_batches and len(measured.entries) < len(walked.entries)
+    sloped, _ = walk_from(NoisyRetiming(bowl), STARTS)
+    assert sloped.noise > 0.01
+    assert sloped.best is not None and sloped.best.candidate == {"a": 5, "b": 2, "c": 6}

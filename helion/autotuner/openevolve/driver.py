@@ -117,6 +117,7 @@ class SearchDriver(Generic[C]):
             "fallback_reason": self.fallback_reason,
             "stop_reason": self.stop_reason,
             "llm_answers_improved": self.credit.improved,
+            "timing_noise": round(self.measured.noise, 5),
             "first_llm_request_s": self.llm.first_request_s,
             "first_llm_answer_s": self.llm.first_answer_s,
         }

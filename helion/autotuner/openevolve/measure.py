@@ -11,7 +11,9 @@ take the place of the best or of its path's incumbent (its *rival*), at most
 :data:`VERIFY_PER_RIVAL` per rival, timed again together with the rivals. Verifying every config
 near the best, as PatternSearch does, more than doubled a search's time measuring on a flat
 landscape (an H200, rms_norm at ``full``: 258 s of 473 s, 1344 of 1381 configs timed twice),
-and the second timing of a config that decides nothing changes nothing.
+and the second timing of a config that decides nothing changes nothing. The rivals' repeated
+second timings measure the device's timing noise (:attr:`Results.noise`): a decision between two
+verified costs needs a gain above it (:meth:`Results.margin`), since a gain within it is chance.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ from .record import RunRecord
 from .record import Source
 
 C = TypeVar("C")
+
+#: repeated second timings (of configs timed again before) the search gathers before it takes
+#: their spread as its timing noise (:attr:`Results.noise`); until then ``min_improvement`` alone
+NOISE_MIN_REPEATS = 6
+#: the largest timing noise a decision allows for (relative): above it a path would pass over
+#: real gains of a few percent; on a device noisier than this, paths move on noise again
+NOISE_CAP = 0.03
 
 #: fresh configs verified per rival in one batch, the fastest first: the one a decision picks,
 #: and the next ones in case its second timing loses (timing noise of a few percent makes the
@@ -121,6 +130,9 @@ class Results(Generic[C]):
         self.origins: dict[Hashable, Source] = {}
         #: the backend times configs again: from then on only verified costs decide
         self.verifying = False
+        #: each second timing of a config timed again before, relative to the one before it
+        #: (a rival timed beside each batch's contenders: the same config, timed the same way)
+        self.repeats: list[float] = []
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self.entries
@@ -145,6 +157,22 @@ class Results(Generic[C]):
         timing that no decision needed stays untrusted: the fastest of many first timings of
         configs within a few percent of each other is fast by chance as often as not."""
         return entry.measurement.ok and (entry.verified or not self.verifying)
+
+    @property
+    def noise(self) -> float:
+        """The timing noise measured so far (relative): the 90th percentile of how far a config's
+        second timing moved from its previous one, once :data:`NOISE_MIN_REPEATS` were taken
+        (at most :data:`NOISE_CAP`); 0 before, and where the backend times once. On an H200
+        (rms_norm, ``full``) such repeats moved by -1.5%..+2.7% (p10-p90)."""
+        if len(self.repeats) < NOISE_MIN_REPEATS:
+            return 0.0
+        spread = sorted(abs(r) for r in self.repeats)
+        return min(NOISE_CAP, spread[min(len(spread) - 1, math.ceil(0.9 * len(spread)) - 1)])
+
+    def margin(self, floor: float) -> float:
+        """The gain (relative) a decision needs to tell two verified costs apart: ``floor``
+        (``min_improvement``) or the timing noise measured, the larger."""
+        return max(floor, self.noise)
 
     def speedup(self, entry: Result[C] | None) -> float | None:
         """``entry``'s speedup over the default config (None where either failed)."""
@@ -245,12 +273,16 @@ class Results(Generic[C]):
         changes = []
         for key, cost in retimed.items():
             entry = self.entries[key]
+            if entry.verified and entry.cost != 0 and math.isfinite(entry.cost) and math.isfinite(cost):
+                self.repeats.append(cost / entry.cost - 1.0)
             changes.append({"config": self.backend.as_dict(entry.candidate), "first": entry.cost, "cost": cost})
             entry.measurement = replace(entry.measurement, cost=cost)
             entry.verified = self.verifying = True
         if changes:
             n = sum(r.measurement.ok for r in new)
-            self.record.write("verified", batch=n, fresh=len(fresh), earlier=len(rivals), changes=changes)
+            self.record.write(
+                "verified", batch=n, fresh=len(fresh), earlier=len(rivals), noise=round(self.noise, 5), changes=changes
+            )
         return bool(changes)
 
 

@@ -5,7 +5,8 @@ neighbours (``Backend.neighbors``) that nothing measured or claimed before, as P
 paths share one ``visited`` set, so two paths that meet do not walk the same ground twice. The
 driver measures the claimed neighbours of every live path in its batches; once they are
 measured, a path moves to the best of them if that is faster than its incumbent by at least
-``min_improvement`` (relative, PatternSearch's ``min_improvement_delta``), and ends otherwise,
+``min_improvement`` (relative, PatternSearch's ``min_improvement_delta``) and by more than the
+timing noise the search measured, and ends otherwise,
 when it claimed nothing new, or when its steps are spent (PatternSearch's ``max_generations``).
 
 Where paths start: at the ``starts`` best configs of the first batch (the default and seeds, as
@@ -102,7 +103,7 @@ class RefinementPaths(Generic[C]):
         if any(k not in measured for k in claimed):
             return path  # still being measured
         step = min((measured[k] for k in claimed if measured.trusted(measured[k])), key=lambda e: e.cost, default=None)
-        if step is None or not self._improves(step, measured[path.incumbent]):
+        if step is None or not self._improves(measured, step, measured[path.incumbent]):
             self._optima.add(path.incumbent)
             return None  # a local optimum (up to the noise floor)
         if path.moves + 1 >= path.steps:
@@ -113,10 +114,12 @@ class RefinementPaths(Generic[C]):
         self._claim(measured, key, path.origin)
         return Path(key, path.moves + 1, path.steps, path.origin)
 
-    def _improves(self, step: Result[C], current: Result[C]) -> bool:
-        """``step`` is faster by at least ``min_improvement``: a move on a gain within timing
-        noise would only spend configs."""
-        return beats(step.cost, current.cost, self.min_improvement)
+    def _improves(self, measured: Results[C], step: Result[C], current: Result[C]) -> bool:
+        """``step`` is faster by at least ``min_improvement`` and by more than the timing noise
+        the search measured (:meth:`.measure.Results.margin`): a move on a gain within the noise
+        would only spend configs (on an H200, repeated second timings of one config move by a few
+        percent, PatternSearch's ``min_improvement`` is 0.1%)."""
+        return beats(step.cost, current.cost, measured.margin(self.min_improvement))
 
     def _start(self, measured: Results[C], key: Hashable) -> None:
         if key not in self.claimed:

@@ -28,7 +28,8 @@ live (a dead LLM's answers are not trusted to lead); a history pick leads with o
 Otherwise the paths run on, as PatternSearch's do.
 
 :class:`AnswerCredit` keeps the count of stagnant answers: each LLM answer, once measured, either
-beat the best config measured before it (by ``min_improvement``) or it did not.
+beat the best config measured before it (by ``min_improvement``, and by more than the timing
+noise measured) or it did not.
 """
 
 from __future__ import annotations
@@ -55,10 +56,11 @@ class AnswerCredit:
     stagnant: int = 0  # answers in a row that brought nothing better
     improved: int = 0  # answers that beat the best measured before them
 
-    def credit(self, answer_best: float, best_before: float) -> bool:
+    def credit(self, answer_best: float, best_before: float, noise: float = 0.0) -> bool:
         """Count one measured answer whose best cost is ``answer_best``; True if it beat
-        ``best_before`` by at least ``min_improvement`` (relative)."""
-        better = beats(answer_best, best_before, self.min_improvement)
+        ``best_before`` by at least ``min_improvement`` and by more than the timing ``noise``
+        (relative)."""
+        better = beats(answer_best, best_before, max(self.min_improvement, noise))
         if better:
             self.improved += 1
             self.stagnant = 0
