@@ -10,12 +10,11 @@ from collections.abc import Callable
 import math
 import random
 
+import pytest
 from test_refinement import SPACE
 from test_refinement import bowl
 from test_refinement import refine
 from test_refinement import refine_from
-
-import pytest
 
 from helion.autotuner.openevolve import measure
 from helion.autotuner.openevolve.config_space import _DictBackend
