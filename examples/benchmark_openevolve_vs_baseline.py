@@ -30,9 +30,10 @@ row in it:
     python examples/benchmark_openevolve_vs_baseline.py --report bench.jsonl
 
 A kernel whose searches do not fit one command (``full`` effort: PatternSearch alone took 11
-minutes on rms_norm on an H200) runs over several, with ``--retime-rounds 0`` (rows marked not
-re-timed) and ``--known auto`` finding the picks of earlier commands in ``--results`` (its rows
-not re-timed yet); then
+minutes on rms_norm on an H200) runs over several, with ``--retime-rounds 0`` (each row appended
+as soon as its search ends, marked not re-timed) and ``--known auto`` finding the picks of
+earlier commands in ``--results`` (its rows not re-timed yet); a command cut off and run again
+with ``--resume`` skips the searches whose rows are there; then
 ``--retime-from`` times the picks of every search of the kernel again, together, in one process
 and appends the re-timed rows to another file:
 
@@ -458,6 +459,11 @@ def main() -> None:
         metavar="ROWS",
         help="run no search: time the picks of each kernel's searches in ROWS again, together, and append the rows to --results",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the searches of a kernel that have a row not re-timed in --results (a split run cut off and run again)",
+    )
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--report", nargs="+", default=None, metavar="RESULTS", help="measure nothing: print the table")
     a = p.parse_args()
@@ -473,26 +479,47 @@ def main() -> None:
     device = "cuda" if ON_GPU else "cpu"
     machine = torch.cuda.get_device_name() if ON_GPU else "CPU (Pallas interpret)"
     print(f"device: {machine}; effort {a.effort}; stand-in LLM {a.llm_latency}s per answer", flush=True)
+
+    def save(rows: list[dict[str, object]]) -> None:
+        with results.open("a") as f:
+            for row in rows:
+                f.write(json.dumps({"machine": machine, "effort": a.effort, **row}, default=str) + "\n")
+
     with tempfile.TemporaryDirectory(prefix="benchmark-triton-") as caches:
         for kname in a.kernels.split(","):
-            rows = retime_rows(a, kname, device) if a.retime_from else run_kernel(a, kname, device, out, Path(caches))
-            with results.open("a") as f:
-                for row in rows:
-                    f.write(json.dumps({"machine": machine, "effort": a.effort, **row}, default=str) + "\n")
+            if a.retime_from:
+                save(rows := retime_rows(a, kname, device))
+            else:
+                rows = run_kernel(a, kname, device, out, Path(caches), save)
             table(rows)
     print(f"\nrows appended to {results}; all of them: --report {results}")
 
 
-def run_kernel(a: argparse.Namespace, kname: str, device: str, out: Path, caches: Path) -> list[dict[str, object]]:
-    """Every search variant on one kernel, then the interleaved re-timing; the rows."""
+def run_kernel(
+    a: argparse.Namespace,
+    kname: str,
+    device: str,
+    out: Path,
+    caches: Path,
+    save: Callable[[list[dict[str, object]]], None],
+) -> list[dict[str, object]]:
+    """Every search variant on one kernel, then the interleaved re-timing; the rows, each handed
+    to ``save`` (for ``--results``) once re-timed, or as soon as its search ended when there is
+    no re-timing (a split run's command: a cut-off loses only the search it cut)."""
+    # picks of earlier commands of a split run (rows not re-timed yet: a finished run's are)
+    earlier = [r for r in read_rows([a.results]) if r.get("kernel") == kname and r.get("retimed") is False]
+    done = {str(r["search"]) for r in earlier if "error" not in r} if a.resume else set()
+    variants = [v for v in a.searches.split(",") if v not in done]
+    for variant in done & set(a.searches.split(",")):
+        print(f"  {kname:<11} {variant:<28} skipped: its row is in {a.results} (--resume)", flush=True)
+    if not variants:
+        return []
     kernel, args, ref = kernels_and_args(kname, device)
     ref_ms = reference_ms(ref, args)
     print(f"  {kname:<11} warm-up {warm_up(kernel, args, caches / f'{kname}-warm-up'):.1f}s", flush=True)
     rows: list[dict[str, object]] = []
     chosen: dict[str, helion.Config] = {}
-    # picks of earlier commands of a split run (rows not re-timed yet: a finished run's are)
-    earlier = [r for r in read_rows([a.results]) if r.get("kernel") == kname and r.get("retimed") is False]
-    for variant in a.searches.split(","):
+    for variant in variants:
         name, _, behaviour = variant.partition(":")
         known = known_configs(a.known, [*earlier, *rows]) if behaviour == "knowing" else []
         tag = f"{kname}-{variant.replace(':', '-')}"
@@ -506,12 +533,17 @@ def run_kernel(a: argparse.Namespace, kname: str, device: str, out: Path, caches
         except Exception as e:  # one search failing (a Helion bug, say) must not end the benchmark
             print(f"  {kname:<11} {variant:<28} FAILED: {type(e).__name__}: {e}", flush=True)
             rows.append({"kernel": kname, "search": variant, "error": f"{type(e).__name__}: {e}"})
+            if a.retime_rounds == 0:
+                save(rows[-1:])
             continue
         # not re-timed until the re-timing below (or a later --retime-from) says otherwise
         row.update(kernel=kname, reference_ms=ref_ms, known=known or None, retimed=False)
         rows.append(row)
-        with Path(f"{a.results}.partial").open("a") as f:  # kept if the run is cut off before re-timing
-            f.write(json.dumps(row, default=str) + "\n")
+        if a.retime_rounds == 0:
+            save([row])
+        else:
+            with Path(f"{a.results}.partial").open("a") as f:  # kept if the run is cut off before re-timing
+                f.write(json.dumps(row, default=str) + "\n")
         chosen[variant] = config
         print(
             f"  {kname:<11} {variant:<28} best {row['best_ms']:.4f} ms  wall {row['wall_s']:.1f}s  evals {row['evaluations']}",
@@ -526,6 +558,8 @@ def run_kernel(a: argparse.Namespace, kname: str, device: str, out: Path, caches
             + f", reference {timed[0][0]['reference_ms']:.4f} ms",
             flush=True,
         )
+    if a.retime_rounds > 0:
+        save(rows)
     return rows
 
 

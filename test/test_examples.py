@@ -143,8 +143,9 @@ def test_llm_cost_from_run_records(tmp_path: Path) -> None:
 
 def test_a_kernels_searches_split_over_commands_are_re_timed_together(tmp_path: Path) -> None:
     """The side-by-side benchmark over three commands, as a kernel too long for one device call
-    runs: PatternSearch alone, then a knowing search that finds its pick in the results file,
-    then ``--retime-from`` timing both picks again together; rows say whether they were."""
+    runs: PatternSearch alone, then a knowing search that finds its pick in the results file
+    (a command run again with ``--resume`` skips both), then ``--retime-from`` timing both picks
+    again together; rows say whether they were."""
     bench, parts, final = "benchmark_openevolve_vs_baseline.py", tmp_path / "parts.jsonl", tmp_path / "bench.jsonl"
     common = ("--kernels", "vector_add", "--retime-rounds", "0", "--results", str(parts))
     run_example(bench, *common, "--searches", "PatternSearch", tmp_path=tmp_path)
@@ -156,6 +157,13 @@ def test_a_kernels_searches_split_over_commands_are_re_timed_together(tmp_path: 
     assert (ps["search"], knowing["search"]) == ("PatternSearch", "OpenEvolveTuner:knowing")
     assert knowing["known"] == [ps["config_dict"]]  # PatternSearch's pick, from the earlier command
     assert ps["retimed"] is knowing["retimed"] is False
+    # the same commands again, as after a cut-off: with --resume the searches already in the file
+    # are skipped (nothing measured, no row added)
+    out = run_example(
+        bench, *common, "--searches", "PatternSearch,OpenEvolveTuner:knowing", "--resume", tmp_path=tmp_path
+    )
+    assert out.count("skipped: its row is in") == 2 and "warm-up" not in out, out
+    assert len(parts.read_text().splitlines()) == 2
     out = run_example(
         bench, "--kernels", "vector_add", "--retime-from", str(parts), "--results", str(final), tmp_path=tmp_path
     )
@@ -198,3 +206,13 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     rows = {line.split()[1]: line.split()[2:] for line in cut.splitlines() if line.startswith("rms_norm ")}
     assert rows["OpenEvolveTuner:knowing"][:6] == ["0.0381", "1.018x", "1.018x", "501.0", "0.749x", "20.9"], cut
     assert rows["(not"][:3] == ["re-timed", "together:", "each"], cut  # single timings, said so
+    full = report("benchmark_openevolve_vs_baseline.py", "h200_full.jsonl")
+    geomeans = {line.split()[0]: line.split()[1:] for line in full.splitlines()[-7:] if line[:1].isalpha()}
+    assert geomeans["OpenEvolveTuner:knowing"] == ["1", "1.002x", "1.002x", "0.08x"], full
+    assert geomeans["OpenEvolveTuner:blind"] == ["1", "1.002x", "1.002x", "0.09x"], full
+    assert geomeans["OpenEvolveTuner:hostile"] == ["1", "1.015x", "1.015x", "0.10x"], full
+    assert geomeans["LLMGuidedSearch:knowing"] == ["1", "1.012x", "1.012x", "0.11x"], full
+    assert geomeans["LFBOTreeSearch"] == ["1", "1.000x", "1.000x", "0.81x"], full
+    known = report("benchmark_openevolve_vs_baseline.py", "h200_full_with_known.jsonl")
+    rows = {line.split()[1]: line.split()[2:] for line in known.splitlines() if line.startswith("rms_norm ")}
+    assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0385", "1.007x", "1.007x", "53.0", "0.079x"], known

@@ -100,7 +100,8 @@ def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
 
 _SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import faulthandler, json, signal, sys
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a test that waits in vain asks where it is
     import torch, helion
     import kernels
     from helion.autotuner.openevolve_tuner import OpenEvolveSearch
@@ -310,7 +311,9 @@ def test_ctrl_c(tmp_path: Path, short_tmpdir: Path) -> None:
             try:
                 rc = run.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                pytest.fail(f"the run did not exit within 15 s of SIGINT:\n{run.stderr[-4000:]}")
+                os.kill(run.proc.pid, signal.SIGUSR1)  # its threads' stacks, to stderr
+                time.sleep(1.0)
+                pytest.fail(f"the run did not exit within 15 s of SIGINT:\n{run.stderr[-8000:]}")
             took = time.monotonic() - t0
         finally:
             run.kill()
