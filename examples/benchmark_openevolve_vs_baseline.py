@@ -324,6 +324,7 @@ SUMMARY_FIELDS = (
     "stop_reason",
     "measure_s",
     "verify_s",
+    "timing_noise",
     "llm_wait_s",
     "finalize_s",
     "other_s",

@@ -147,3 +147,18 @@ def test_openevolve_giving_up_after_llm_failures_is_reported_as_the_llms_failure
     _feed(state, ("start", "1"), ("fail", "1"))
     state.on_event({"event": "engine_error", "error": "EvolutionFailedError: 0/1 iterations produced a program"})
     assert state.failure is not None and state.failure.startswith("the LLM never answered (1 request failed")
+    # its error read before its workers' failures (separate paths): still the LLM's failure
+    state = _state(5)
+    _feed(state, ("start", "1"), ("start", "2"), ("fail", "1"))
+    state.on_event({"event": "engine_error", "error": "EvolutionFailedError: 0/2 iterations produced a program"})
+    assert state.failure == f"the LLM never answered (1 request failed of 2 sent, last: {state.last_error})"
+    state = _state(5)
+    _feed(state, ("start", "1"))
+    state.on_event({"event": "engine_error", "error": "EvolutionFailedError"})
+    assert state.failure == "the LLM never answered (0 requests failed of 1 sent)"
+    # OpenEvolve failing before any request left, or after an answer, is OpenEvolve's failure
+    for events in ([], [("start", "1"), ("ok", "1")]):
+        state = _state(5)
+        _feed(state, *events)
+        state.on_event({"event": "engine_error", "error": "RuntimeError: boom"})
+        assert state.failure == "OpenEvolve failed: RuntimeError: boom"

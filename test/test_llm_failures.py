@@ -76,18 +76,19 @@ def test_endpoint_unreachable_from_the_start(tmp_path: Path, capfd: pytest.Captu
     search, lines, said = _tune(tmp_path, capfd, api_base=closed_port_url())
     # at least max_llm_failures (2) in a row (outcomes that arrive together can join runs of
     # failures), or OpenEvolve giving up first: its workers' failures and its own error reach the
-    # search on separate paths, so the error can be read after one failure (seen once under load)
+    # search on separate paths, so the error can be read after one failure, or none (seen under load)
     fallback = _check_fell_back(search, lines, said)
     assert "requests in a row" in fallback["reason"] or "the LLM never answered" in fallback["reason"]
     assert fallback["llm_answers_used"] == 0
     assert search.summary["llm_answers_used"] == 0
-    assert search.summary["llm_errors"] >= 2
+    if "requests in a row" in fallback["reason"]:
+        assert search.summary["llm_errors"] >= 2
     errors = [line for line in lines if line["kind"] == "llm_error"]
     assert len(errors) == search.summary["llm_errors"]
     assert all(e["error_class"] and not e["timeout"] for e in errors)
     assert not evaluations(lines, source="llm")
-    # each failed request up to the verdict was said too, one line each (all are recorded)
-    assert 1 <= said.count("an LLM request failed") <= len(errors)
+    # each failed request read before the verdict was said too, one line each (all are recorded)
+    assert said.count("an LLM request failed") <= len(errors)
 
 
 def test_endpoint_that_answers_twice_then_fails(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
@@ -115,9 +116,17 @@ def test_a_500_on_every_other_call_does_not_end_the_llms_part(
 ) -> None:
     with StandinLLM(mode="error500_alternate", latency_s=0.2, seed=1).start() as llm:
         # the default max_llm_failures (3): two requests that left together can reach the
-        # endpoint in either order, so two failures may sit side by side in the order they left
+        # endpoint in either order, so two failures may sit side by side in the order they left;
+        # refinement off: its neighbours, measured while the answers travel, would otherwise
+        # take the configs the LLM proposes (neighbours of the best too) as often as not
         search, lines, said = _tune(
-            tmp_path, capfd, api_base=llm.url, model="standin", max_evaluations=20, max_llm_failures=3
+            tmp_path,
+            capfd,
+            api_base=llm.url,
+            model="standin",
+            max_evaluations=20,
+            max_llm_failures=3,
+            refinement=False,
         )
     assert search.fallback_reason is None, search.fallback_reason
     assert GOING_ON not in said

@@ -113,10 +113,14 @@ class LLMState:
     def _on_engine_error(self, error: str) -> None:
         if self.failure is not None:
             return
-        if self.answers == 0 and self.last_error is not None:
-            # OpenEvolve gives up when no iteration produced a program; the cause is the LLM's.
-            n = self.record.counters.llm_errors
-            self.failure = f"the LLM never answered ({n} request{'s' * (n != 1)} failed, last: {self.last_error})"
+        if self.answers == 0 and self.outcomes:
+            # OpenEvolve gives up when no iteration produced a program; with requests sent and
+            # none answered, the cause is the LLM's. The failures of the last requests may still
+            # be on their way: they come from OpenEvolve's workers, its error from OpenEvolve.
+            n, sent = self.record.counters.llm_errors, len(self.outcomes)
+            detail = f"{n} request{'s' * (n != 1)} failed" + (f" of {sent} sent" if sent > n else "")
+            last = f", last: {self.last_error}" if self.last_error else ""
+            self.failure = f"the LLM never answered ({detail}{last})"
         else:
             self.failure = f"OpenEvolve failed: {error}"
 
