@@ -119,6 +119,9 @@ _SCRIPT = textwrap.dedent(
     """
     import faulthandler, json, signal, sys
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # a test that waits in vain asks where it is
+    # Python's Ctrl-C handler, as in a terminal: a test run started in the background (a
+    # non-interactive shell's `cmd &`) ignores SIGINT, and a process inherits that
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import torch, helion
     import kernels
     from helion.autotuner.openevolve_tuner import OpenEvolveSearch
@@ -325,17 +328,14 @@ def test_ctrl_c(tmp_path: Path, short_tmpdir: Path) -> None:
             assert any(ALIAS in _cmdline(p) for p in children)
             t0 = time.monotonic()
             rc = None
-            # One Ctrl-C. With Pallas interpreted on the CPU, the KeyboardInterrupt raised inside
-            # JAX's compilation can come back as an ordinary error that Helion counts as a config
-            # failing to compile; the search's latch ends it after the batch (interrupt.py)
             os.kill(run.proc.pid, signal.SIGINT)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                rc = run.proc.wait(timeout=20)
+                rc = run.proc.wait(timeout=15)
             if rc is None:
                 state = _where(run.proc.pid)
                 os.kill(run.proc.pid, signal.SIGUSR1)  # its threads' stacks, to stderr
                 time.sleep(1.0)
-                pytest.fail(f"the run did not exit within 20 s of SIGINT:\n{state}\n{run.stderr[-8000:]}")
+                pytest.fail(f"the run did not exit within 15 s of SIGINT:\n{state}\n{run.stderr[-8000:]}")
             took = time.monotonic() - t0
         finally:
             run.kill()
@@ -432,32 +432,3 @@ def test_api_key_does_not_leak(
     # Every file of the run: the kept folder, the record, the cache, the temporary folder.
     assert _files_with(tmp_path, SECRET.encode()) == []
     assert _files_with(tmpdir, SECRET.encode()) == []
-
-
-def test_a_ctrl_c_swallowed_on_the_way_still_ends_the_search() -> None:
-    """Python's handler runs (KeyboardInterrupt raised), a dependency catches it as an ordinary
-    failure: the latch remembers the signal and the search's next check raises it. Outside the
-    search, Python's own handler is back."""
-    from helion.autotuner.openevolve.interrupt import InterruptLatch
-
-    with InterruptLatch() as latch:
-        latch.check()  # nothing yet
-        try:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(1.0)  # the handler runs here
-        except KeyboardInterrupt:
-            pass  # swallowed, as Helion does with JAX's error on Pallas
-        with pytest.raises(KeyboardInterrupt):
-            latch.check()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    # a handler the user installed is left alone
-    mine = lambda signum, frame: None  # noqa: E731
-    previous = signal.signal(signal.SIGINT, mine)
-    try:
-        with InterruptLatch() as latch:
-            assert signal.getsignal(signal.SIGINT) is mine
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.2)
-            latch.check()  # the user's handler decides what a Ctrl-C means
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -9,8 +9,7 @@ Read the modules in the order the data flows:
    space (``space``, the system message from ``prompts``) measured through Helion's benchmark
    path, or a dict space and a Python objective. For a Helion kernel, ``history`` adds what
    earlier searches of the kernel picked (first-batch configs, the prompt's "What won before")
-   and keeps this search's pick; ``interrupt`` makes a Ctrl-C end the search even where the
-   backend's compiler swallowed the KeyboardInterrupt.
+   and keeps this search's pick.
 2. ``driver``: the loop. It starts a ``session`` (the ``server`` socket in the user's process
    and the OpenEvolve process from ``launcher``/``engine``), measures the default and seeds
    while OpenEvolve's first LLM requests are in flight, then each turn measures one batch.
@@ -30,7 +29,7 @@ Two kinds of module live here: engine-side modules (``program``, ``feedback``, `
 ``proposals``, ``llm_events``, ``stop_rule``, ``driver``, ``record``) use only the standard
 library and ``openevolve``; the OpenEvolve process imports this package under a private name, so
 it never imports ``helion`` or ``torch``. Helion-side modules (``settings``, ``space``,
-``prompts``, ``history``, ``interrupt``, ``search``, ``config_space``) adapt Helion's ``ConfigSpec`` and benchmark path;
+``prompts``, ``history``, ``search``, ``config_space``) adapt Helion's ``ConfigSpec`` and benchmark path;
 only the user's process imports them.
 
 This file must stay free of imports for that reason.

@@ -33,7 +33,6 @@ from helion import exc
 
 from .driver import SearchDriver
 from .history import WarmStart
-from .interrupt import InterruptLatch
 from .measure import Measurement
 from .options import DriverOptions
 from .prompts import system_message
@@ -83,7 +82,6 @@ class _HelionBackend:
 
     def measure(self, candidates: list[helion.Config], desc: str) -> list[Measurement]:
         results = self.search.benchmark_batch(candidates, desc=desc, raise_if_no_viable_config=False)
-        self.search.interrupts.check()  # a Ctrl-C the compiler swallowed ends the search here
         first = not self.members
         out: list[Measurement] = []
         for candidate, r in zip(candidates, results, strict=True):
@@ -118,7 +116,6 @@ class _HelionBackend:
             return {}  # no fresh config near the best: nothing to verify
         counts = {c: len(m.perfs) for c, m in members.items()}
         self.search.rebenchmark_population(list(members.values()), desc="verifying top configs")
-        self.search.interrupts.check()
         # a config whose second timing failed keeps its first (Helion's rebenchmark does the same)
         return {c: m.perf for c, m in members.items() if len(m.perfs) > counts[c]}
 
@@ -161,7 +158,6 @@ class OpenEvolveSearch(PopulationBasedSearch):
     ) -> None:
         super().__init__(kernel, args, finishing_rounds=finishing_rounds)
         self.oe_settings = resolve_settings(str(self.settings.autotune_effort), settings, **overrides)
-        self.interrupts = InterruptLatch()
         self.summary: dict[str, object] = {}
         self.fallback_reason: str | None = None
 
@@ -222,16 +218,14 @@ class OpenEvolveSearch(PopulationBasedSearch):
         driver = SearchDriver(backend, self._options(space, warm), record, self.log, self.log.warning)
         default, seeds = space.canonical(self.config_spec.default_config()), self._seed_configs(space)
         try:
-            with self.interrupts:
-                driver.run(default, seeds, warm.seeds)
-                self._pin_finalists(driver, backend, [default, *seeds, *warm.seeds])
-                self.population = sorted(backend.members.values(), key=performance)
-                if not self.population or not math.isfinite(self.population[0].perf):
-                    raise exc.NoConfigFound
-                t0 = time.perf_counter()
-                config = self._finalize()
-                record.time.finalize_s += time.perf_counter() - t0
-                self.interrupts.check()
+            driver.run(default, seeds, warm.seeds)
+            self._pin_finalists(driver, backend, [default, *seeds, *warm.seeds])
+            self.population = sorted(backend.members.values(), key=performance)
+            if not self.population or not math.isfinite(self.population[0].perf):
+                raise exc.NoConfigFound
+            t0 = time.perf_counter()
+            config = self._finalize()
+            record.time.finalize_s += time.perf_counter() - t0
             self._log_summary(driver, record, config)
             warm.remember(config, self.summary)
             return config
