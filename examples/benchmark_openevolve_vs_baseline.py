@@ -520,6 +520,7 @@ def run_kernel(
     print(f"  {kname:<11} warm-up {warm_up(kernel, args, caches / f'{kname}-warm-up'):.1f}s", flush=True)
     rows: list[dict[str, object]] = []
     chosen: dict[str, helion.Config] = {}
+    at_once = a.retime_rounds == 0  # no re-timing to wait for: each row is saved when its search ends
     for variant in variants:
         name, _, behaviour = variant.partition(":")
         known = known_configs(a.known, [*earlier, *rows]) if behaviour == "knowing" else []
@@ -534,13 +535,13 @@ def run_kernel(
         except Exception as e:  # one search failing (a Helion bug, say) must not end the benchmark
             print(f"  {kname:<11} {variant:<28} FAILED: {type(e).__name__}: {e}", flush=True)
             rows.append({"kernel": kname, "search": variant, "error": f"{type(e).__name__}: {e}"})
-            if a.retime_rounds == 0:
+            if at_once:
                 save(rows[-1:])
             continue
         # not re-timed until the re-timing below (or a later --retime-from) says otherwise
         row.update(kernel=kname, reference_ms=ref_ms, known=known or None, retimed=False)
         rows.append(row)
-        if a.retime_rounds == 0:
+        if at_once:
             save([row])
         else:
             with Path(f"{a.results}.partial").open("a") as f:  # kept if the run is cut off before re-timing
@@ -559,7 +560,7 @@ def run_kernel(
             + f", reference {timed[0][0]['reference_ms']:.4f} ms",
             flush=True,
         )
-    if a.retime_rounds > 0:
+    if not at_once:
         save(rows)
     return rows
 

@@ -307,8 +307,8 @@ def test_answer_credit_counts_answers_in_a_row_that_brought_nothing_better() -> 
     assert credit.credit(answer_best=0.5, best_before=math.inf)  # the first config that works
     assert credit.stagnant == 0
     # 1% faster, within the timing noise the search measured (2%): chance, not the LLM's doing
-    assert not credit.credit(answer_best=0.99, best_before=1.0, noise=0.02)
-    assert credit.credit(answer_best=0.97, best_before=1.0, noise=0.02)
+    assert not credit.credit(answer_best=0.99, best_before=1.0, margin=0.02)
+    assert credit.credit(answer_best=0.97, best_before=1.0, margin=0.02)
 
 
 # -- the proposal desk ----------------------------------------------------------------------------

@@ -168,7 +168,7 @@ class Results(Generic[C]):
         if len(self.repeats) < NOISE_MIN_REPEATS:
             return 0.0
         spread = sorted(abs(r) for r in self.repeats)
-        return min(NOISE_CAP, spread[min(len(spread) - 1, math.ceil(0.9 * len(spread)) - 1)])
+        return min(NOISE_CAP, spread[math.ceil(0.9 * len(spread)) - 1])
 
     def margin(self, floor: float) -> float:
         """The gain (relative) a decision needs to tell two verified costs apart: ``floor``

@@ -125,7 +125,7 @@ class ProposalDesk(Generic[C]):
         """Reply to one program and credit it; the best cost after it (for the next one)."""
         entries = [self._entry(item) for item in answer.candidates]
         answer_best = min((e.cost for e in entries if e is not None and self.measured.trusted(e)), default=math.inf)
-        self.credit.credit(answer_best, best_before, self.measured.noise)
+        self.credit.credit(answer_best, best_before, self.measured.margin(self.credit.min_improvement))
         best = self.measured.best
         answer.proposal.reply(
             Reply(

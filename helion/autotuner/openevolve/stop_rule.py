@@ -56,11 +56,12 @@ class AnswerCredit:
     stagnant: int = 0  # answers in a row that brought nothing better
     improved: int = 0  # answers that beat the best measured before them
 
-    def credit(self, answer_best: float, best_before: float, noise: float = 0.0) -> bool:
+    def credit(self, answer_best: float, best_before: float, margin: float | None = None) -> bool:
         """Count one measured answer whose best cost is ``answer_best``; True if it beat
-        ``best_before`` by at least ``min_improvement`` and by more than the timing ``noise``
-        (relative)."""
-        better = beats(answer_best, best_before, max(self.min_improvement, noise))
+        ``best_before`` by more than ``margin`` (relative; the search's
+        :meth:`.measure.Results.margin`: ``min_improvement`` or the timing noise, the larger),
+        by ``min_improvement`` where none is given."""
+        better = beats(answer_best, best_before, self.min_improvement if margin is None else margin)
         if better:
             self.improved += 1
             self.stagnant = 0
