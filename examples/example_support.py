@@ -60,12 +60,14 @@ def device_line(*, capability: bool = False) -> str:
 
 
 def latency_ms(fn: Callable[[], object], *, warmup: int = 25, rep: int = 100, cpu_runs: int = 3) -> float:
-    """Milliseconds per call of ``fn``: Triton's ``do_bench`` on a GPU, else the mean of ``cpu_runs``
-    wall-clock calls after one warm-up call."""
+    """Milliseconds per call of ``fn``: the median of Triton's ``do_bench`` samples on a GPU (as
+    Helion's own timings take it: a few stalled samples move a mean, not a median; one pick,
+    timed once by the mean right after its search, read 2.1x its re-timed latency), else the
+    mean of ``cpu_runs`` wall-clock calls after one warm-up call."""
     if ON_GPU:
         from triton.testing import do_bench
 
-        return float(do_bench(fn, warmup=warmup, rep=rep))
+        return float(do_bench(fn, warmup=warmup, rep=rep, return_mode="median"))
     fn()
     t0 = time.perf_counter()
     for _ in range(cpu_runs):

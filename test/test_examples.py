@@ -216,3 +216,12 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     known = report("benchmark_openevolve_vs_baseline.py", "h200_full_with_known.jsonl")
     rows = {line.split()[1]: line.split()[2:] for line in known.splitlines() if line.startswith("rms_norm ")}
     assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0385", "1.007x", "1.007x", "53.0", "0.079x"], known
+    matmul = report("benchmark_openevolve_vs_baseline.py", "h200_full_matmul.jsonl")
+    geomeans = {line.split()[0]: line.split()[1:] for line in matmul.splitlines()[-6:] if line[:1].isalpha()}
+    assert geomeans["OpenEvolveTuner:knowing"] == ["1", "0.974x", "0.974x", "0.07x"], matmul
+    assert geomeans["LLMGuidedSearch:knowing"] == ["1", "0.991x", "0.991x", "0.12x"], matmul
+    assert geomeans["OpenEvolveTuner:blind"] == ["1", "0.987x", "0.987x", "0.07x"], matmul
+    assert geomeans["OpenEvolveTuner:hostile"] == ["1", "0.987x", "0.987x", "0.06x"], matmul
+    rows = {line.split()[1]: line.split()[2:] for line in matmul.splitlines() if line.startswith("matmul ")}
+    assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0095", "0.974x", "0.974x", "51.6", "0.074x"], matmul
+    assert rows["LLMGuidedSearch:knowing"][3] == "83.3", matmul
