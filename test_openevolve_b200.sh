@@ -6,6 +6,13 @@
 #        the warm-start benchmark (WARM_KERNELS, default rms_norm,softmax,matmul; WARM_KERNELS= skips it;
 #        WARM_SKIP=PatternSearch,LFBO leaves out Helion's searches: at full effort PatternSearch
 #        alone took 474 s on rms_norm on an H200).
+# split: on a GPU: the side-by-side benchmark at the kernels' default effort (`full`, or
+#        HELION_AUTOTUNE_EFFORT) for each of BENCH_KERNELS (default matmul): PatternSearch, the LLM
+#        searches (knowing, hostile, blind; the knowing stand-in knows PatternSearch's pick),
+#        LFBOTreeSearch, each group in its own process appending to OUT/benchmark/parts.jsonl,
+#        then every pick of the kernel timed again together into OUT/benchmark/results.jsonl.
+#        A run cut short (a device slot ending) and started again skips the searches done.
+#        At full effort a kernel takes 25-30 minutes on an H200 (PatternSearch alone 650-700 s).
 #        Logs go to OUT (default ./b200_test_out).
 # Every step runs; the script exits non-zero if any failed, and names them.
 set -uo pipefail
@@ -56,7 +63,23 @@ case "$mode" in
         --results "$out/benchmark/warm_start.jsonl"
     done
     [ -n "$warm" ] && python3 examples/benchmark_warm_start.py --report "$out/benchmark/warm_start.jsonl" ;;
-  *) echo "usage: $0 quick|full"; exit 2 ;;
+  split)
+    [ "$kind" = none ] && { echo "split needs a GPU"; exit 2; }
+    out=${OUT:-b200_test_out}; mkdir -p "$out/benchmark"
+    parts=$out/benchmark/parts.jsonl
+    kernels=${BENCH_KERNELS-matmul}
+    for k in ${kernels//,/ }; do
+      b=(python3 examples/benchmark_openevolve_vs_baseline.py --kernels "$k" --effort "${HELION_AUTOTUNE_EFFORT:-full}"
+         --llm-latency 10 --retime-rounds 0 --known auto --resume --results "$parts")
+      step "$k: PatternSearch" "${b[@]}" --searches PatternSearch
+      step "$k: LLM searches" "${b[@]}" \
+        --searches OpenEvolveTuner:knowing,LLMGuidedSearch:knowing,OpenEvolveTuner:blind,OpenEvolveTuner:hostile
+      step "$k: LFBOTreeSearch" "${b[@]}" --searches LFBOTreeSearch
+      step "$k: re-timing the picks together" python3 examples/benchmark_openevolve_vs_baseline.py --kernels "$k" \
+        --retime-from "$parts" --retime-rounds 10 --results "$out/benchmark/results.jsonl"
+    done
+    python3 examples/benchmark_openevolve_vs_baseline.py --report "$out/benchmark/results.jsonl" ;;
+  *) echo "usage: $0 quick|full|split"; exit 2 ;;
 esac
 echo
 if [ ${#failed[@]} -gt 0 ]; then printf '== FAILED: %s\n' "${failed[@]}"; exit 1; fi
