@@ -188,6 +188,15 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
         )
         return proc.stdout
 
+    def summary(text: str, searches: int) -> dict[str, list[str]]:
+        """The geomean lines under a side-by-side table: search -> its columns."""
+        lines = text.splitlines()[-searches - 1 :]
+        return {line.split()[0]: line.split()[1:] for line in lines if line[:1].isalpha()}
+
+    def rows_of(text: str, kernel: str) -> dict[str, list[str]]:
+        """The table's rows of one kernel: search -> its columns."""
+        return {line.split()[1]: line.split()[2:] for line in text.splitlines() if line.startswith(f"{kernel} ")}
+
     warm = report("benchmark_warm_start.py", "h200_warm_full.jsonl")
     geomeans = {line[:37].strip(): line[37:].split() for line in warm.splitlines()[-6:]}
     assert geomeans["OpenEvolve warm"] == ["3", "1.022x", "1.039x", "0.92x", "0.609x"], warm
@@ -203,25 +212,25 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     assert geomeans["LLMGuidedSearch:knowing"] == ["2", "1.084x", "1.190x", "0.55x"], knowing
     assert geomeans["OpenEvolveTuner:blind"] == ["2", "0.982x", "1.001x", "0.75x"], knowing
     cut = report("benchmark_openevolve_vs_baseline.py", "h200_full_cut_short.jsonl")
-    rows = {line.split()[1]: line.split()[2:] for line in cut.splitlines() if line.startswith("rms_norm ")}
+    rows = rows_of(cut, "rms_norm")
     assert rows["OpenEvolveTuner:knowing"][:6] == ["0.0381", "1.018x", "1.018x", "501.0", "0.749x", "20.9"], cut
     assert rows["(not"][:3] == ["re-timed", "together:", "each"], cut  # single timings, said so
     full = report("benchmark_openevolve_vs_baseline.py", "h200_full.jsonl")
-    geomeans = {line.split()[0]: line.split()[1:] for line in full.splitlines()[-7:] if line[:1].isalpha()}
+    geomeans = summary(full, 6)
     assert geomeans["OpenEvolveTuner:knowing"] == ["1", "1.002x", "1.002x", "0.08x"], full
     assert geomeans["OpenEvolveTuner:blind"] == ["1", "1.002x", "1.002x", "0.09x"], full
     assert geomeans["OpenEvolveTuner:hostile"] == ["1", "1.015x", "1.015x", "0.10x"], full
     assert geomeans["LLMGuidedSearch:knowing"] == ["1", "1.012x", "1.012x", "0.11x"], full
     assert geomeans["LFBOTreeSearch"] == ["1", "1.000x", "1.000x", "0.81x"], full
     known = report("benchmark_openevolve_vs_baseline.py", "h200_full_with_known.jsonl")
-    rows = {line.split()[1]: line.split()[2:] for line in known.splitlines() if line.startswith("rms_norm ")}
+    rows = rows_of(known, "rms_norm")
     assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0385", "1.007x", "1.007x", "53.0", "0.079x"], known
     matmul = report("benchmark_openevolve_vs_baseline.py", "h200_full_matmul.jsonl")
-    geomeans = {line.split()[0]: line.split()[1:] for line in matmul.splitlines()[-6:] if line[:1].isalpha()}
+    geomeans = summary(matmul, 5)
     assert geomeans["OpenEvolveTuner:knowing"] == ["1", "0.974x", "0.974x", "0.07x"], matmul
     assert geomeans["LLMGuidedSearch:knowing"] == ["1", "0.991x", "0.991x", "0.12x"], matmul
     assert geomeans["OpenEvolveTuner:blind"] == ["1", "0.987x", "0.987x", "0.07x"], matmul
     assert geomeans["OpenEvolveTuner:hostile"] == ["1", "0.987x", "0.987x", "0.06x"], matmul
-    rows = {line.split()[1]: line.split()[2:] for line in matmul.splitlines() if line.startswith("matmul ")}
+    rows = rows_of(matmul, "matmul")
     assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0095", "0.974x", "0.974x", "51.6", "0.074x"], matmul
     assert rows["LLMGuidedSearch:knowing"][3] == "83.3", matmul
