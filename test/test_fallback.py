@@ -92,6 +92,31 @@ def test_empty_key_env_counts_as_missing(tmp_path: Path, monkeypatch: pytest.Mon
     assert search.summary["evaluations"] <= 3
 
 
+def test_the_speedup_reads_the_pick_and_the_default_from_the_same_timing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Helion's final verification times the pick and the pinned default together, in a mode of
+    its own; the summary's default cost and speedup come from that timing too. Against the
+    default's first reading in the search, a pick that tied with the default read "0.95x" (H200,
+    vector_add, full effort)."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+    def final_verification(self: OpenEvolveSearch) -> helion.Config:
+        """Stands in for Helion's: every finalist reads 1.5x its search timing."""
+        for member in self.population:
+            member.perfs.append(member.perf * 1.5)
+        return min(self.population, key=lambda m: m.perf).config
+
+    monkeypatch.setattr(OpenEvolveSearch, "_finalize", final_verification)
+    record = tmp_path / "record.jsonl"
+    search, config, lines = _run(record)
+    (default,) = evaluations(lines, source="default")
+    (pick,) = [line for line in evaluations(lines, status="ok") if line["config"] == dict(config.config)]
+    assert search.summary["default_cost"] == pytest.approx(default["cost"] * 1.5)
+    assert search.summary["best_cost"] == pytest.approx(pick["cost"] * 1.5)
+    assert search.summary["speedup"] == pytest.approx(default["cost"] / pick["cost"])
+
+
 def test_endpoint_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     record = tmp_path / "record.jsonl"
