@@ -178,9 +178,9 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     """The benchmarks' ``--report`` reprints the H200 tables quoted in TESTING_B200.md and the
     README from the rows in examples/results (no device needed)."""
 
-    def report(script: str, rows: str) -> str:
+    def report(script: str, *rows: str) -> str:
         proc = subprocess.run(
-            [sys.executable, str(EXAMPLES / script), "--report", str(EXAMPLES / "results" / rows)],
+            [sys.executable, str(EXAMPLES / script), "--report", *(str(EXAMPLES / "results" / r) for r in rows)],
             capture_output=True,
             text=True,
             timeout=120,
@@ -234,3 +234,26 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     rows = rows_of(matmul, "matmul")
     assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0095", "0.974x", "0.974x", "51.6", "0.074x"], matmul
     assert rows["LLMGuidedSearch:knowing"][3] == "83.3", matmul
+    split = report("benchmark_openevolve_vs_baseline.py", "h200_full_split.jsonl")  # session 13
+    geomeans = summary(split, 6)
+    assert geomeans["OpenEvolveTuner:knowing"] == ["2", "1.016x", "1.024x", "0.12x"], split
+    assert geomeans["LLMGuidedSearch:knowing"] == ["2", "1.030x", "1.038x", "0.18x"], split
+    assert geomeans["OpenEvolveTuner:blind"] == ["2", "1.012x", "1.024x", "0.12x"], split
+    assert geomeans["OpenEvolveTuner:hostile"] == ["2", "1.006x", "1.013x", "0.11x"], split
+    assert geomeans["LFBOTreeSearch"] == ["2", "1.000x", "1.000x", "0.62x"], split
+    three = report("benchmark_openevolve_vs_baseline.py", "h200_full.jsonl", "h200_full_split.jsonl")
+    geomeans = summary(three, 6)  # README's "three kernels" line
+    assert geomeans["OpenEvolveTuner:knowing"] == ["3", "1.011x", "1.024x", "0.11x"], three
+    assert geomeans["OpenEvolveTuner:blind"] == ["3", "1.009x", "1.024x", "0.11x"], three
+    assert geomeans["OpenEvolveTuner:hostile"] == ["3", "1.009x", "1.015x", "0.10x"], three
+    assert geomeans["LLMGuidedSearch:knowing"] == ["3", "1.024x", "1.038x", "0.15x"], three
+    assert geomeans["PatternSearch"] == ["3", "1.004x", "1.010x", "1.00x"], three
+    rows = rows_of(split, "vector_add")
+    assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0294", "1.024x", "1.014x", "49.6", "0.195x"], split
+    assert rows["LFBOTreeSearch"][3] == "271.2", split
+    first = rows_of(
+        report("benchmark_openevolve_vs_baseline.py", "h200_full_vector_add_first_retiming.jsonl"), "vector_add"
+    )
+    assert first["OpenEvolveTuner:knowing"][:3] == ["0.0286", "0.976x", "0.976x"], (
+        first
+    )  # the same picks, 5 min earlier
