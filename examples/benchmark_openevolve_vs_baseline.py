@@ -166,7 +166,8 @@ def retime(
 ) -> None:
     """Time each distinct chosen config and the reference ``rounds`` times, interleaved (round
     ``r`` starts at the ``r``-th of them), and set each row's ``best_ms`` and ``reference_ms`` to
-    the medians; the timing taken right after the search stays as ``best_ms_after_search``."""
+    the medians, keeping each round's timing (``retime_ms``); the timing taken right after the
+    search stays as ``best_ms_after_search``."""
     fns: dict[str, Callable[[], object]] = {"reference": lambda: ref(*args)}  # type: ignore[operator]
     for _, config in chosen:
         if repr(config) not in fns:
@@ -176,6 +177,7 @@ def retime(
     for row, config in chosen:
         row["best_ms_after_search"] = row.get("best_ms_after_search", row["best_ms"])
         row["best_ms"] = statistics.median(times[repr(config)])
+        row["retime_ms"] = times[repr(config)]
         row["reference_ms"] = statistics.median(times["reference"])
         row["retimed"] = True
 
@@ -602,7 +604,24 @@ def table(rows: list[dict[str, object]]) -> None:
             )
         if any(r.get("retimed") is False for r in rows if r["kernel"] == k):
             print(f"{k:<11} (not re-timed together: each pick timed once, right after its search)")
+        spread(k, [r for r in rows if r["kernel"] == k and "error" not in r])
     summary(rows)
+
+
+def spread(kernel: str, rows: list[dict[str, object]]) -> None:
+    """How well one re-timing resolves the picks: each pick's timing over PatternSearch's pick's
+    in the same round (the rounds interleave the picks, so drift between rounds cancels), median
+    and quartiles over the rounds. Rows re-timed before the rounds were kept print nothing."""
+    ps = next((r for r in rows if r["search"] == "PatternSearch" and r.get("retime_ms")), None)
+    if ps is None:
+        return
+    print(f"{kernel:<11} per round / PatternSearch's pick, median [quartiles]:")
+    for r in rows:
+        if r is ps or len(r.get("retime_ms") or ()) != len(ps["retime_ms"]):  # type: ignore[arg-type]
+            continue
+        ratios = [a / b for a, b in zip(r["retime_ms"], ps["retime_ms"], strict=True)]  # type: ignore[arg-type]
+        q1, mid, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+        print(f"{'':<11} {r['search']:<28} {mid:.3f}x [{q1:.3f}x, {q3:.3f}x]")
 
 
 def search_s(row: dict[str, object]) -> float | None:

@@ -172,6 +172,10 @@ def test_a_kernels_searches_split_over_commands_are_re_timed_together(tmp_path: 
     assert all(r["retimed"] is True and r["effort"] == "quick" for r in rows)
     assert [r["best_ms_after_search"] for r in rows] == [ps["best_ms"], knowing["best_ms"]]
     assert "not re-timed" not in out and "OpenEvolveTuner:knowing" in out
+    # each round's timing is kept, and the table says how far the picks move round by round
+    assert all(len(r["retime_ms"]) == 5 for r in rows), rows  # the default --retime-rounds
+    spread = out.split("per round / PatternSearch's pick, median [quartiles]:")[1].splitlines()[1].split()
+    assert spread[0] == "OpenEvolveTuner:knowing" and spread[1].endswith("x") and spread[2].startswith("["), out
 
 
 def test_the_measured_tables_come_from_the_committed_rows() -> None:
