@@ -197,6 +197,10 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
         lines = text.splitlines()[-searches - 1 :]
         return {line.split()[0]: line.split()[1:] for line in lines if line[:1].isalpha()}
 
+    def assert_geomeans(text: str, searches: int, expected: dict[str, list[str]]) -> None:
+        geomeans = summary(text, searches)
+        assert {name: geomeans.get(name) for name in expected} == expected, text
+
     def rows_of(text: str, kernel: str) -> dict[str, list[str]]:
         """The table's rows of one kernel: search -> its columns."""
         return {line.split()[1]: line.split()[2:] for line in text.splitlines() if line.startswith(f"{kernel} ")}
@@ -220,38 +224,58 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     assert rows["OpenEvolveTuner:knowing"][:6] == ["0.0381", "1.018x", "1.018x", "501.0", "0.749x", "20.9"], cut
     assert rows["(not"][:3] == ["re-timed", "together:", "each"], cut  # single timings, said so
     full = report("benchmark_openevolve_vs_baseline.py", "h200_full.jsonl")
-    geomeans = summary(full, 6)
-    assert geomeans["OpenEvolveTuner:knowing"] == ["1", "1.002x", "1.002x", "0.08x"], full
-    assert geomeans["OpenEvolveTuner:blind"] == ["1", "1.002x", "1.002x", "0.09x"], full
-    assert geomeans["OpenEvolveTuner:hostile"] == ["1", "1.015x", "1.015x", "0.10x"], full
-    assert geomeans["LLMGuidedSearch:knowing"] == ["1", "1.012x", "1.012x", "0.11x"], full
-    assert geomeans["LFBOTreeSearch"] == ["1", "1.000x", "1.000x", "0.81x"], full
+    assert_geomeans(
+        full,
+        6,
+        {
+            "OpenEvolveTuner:knowing": ["1", "1.002x", "1.002x", "0.08x"],
+            "OpenEvolveTuner:blind": ["1", "1.002x", "1.002x", "0.09x"],
+            "OpenEvolveTuner:hostile": ["1", "1.015x", "1.015x", "0.10x"],
+            "LLMGuidedSearch:knowing": ["1", "1.012x", "1.012x", "0.11x"],
+            "LFBOTreeSearch": ["1", "1.000x", "1.000x", "0.81x"],
+        },
+    )
     known = report("benchmark_openevolve_vs_baseline.py", "h200_full_with_known.jsonl")
     rows = rows_of(known, "rms_norm")
     assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0385", "1.007x", "1.007x", "53.0", "0.079x"], known
     matmul = report("benchmark_openevolve_vs_baseline.py", "h200_full_matmul.jsonl")
-    geomeans = summary(matmul, 5)
-    assert geomeans["OpenEvolveTuner:knowing"] == ["1", "0.974x", "0.974x", "0.07x"], matmul
-    assert geomeans["LLMGuidedSearch:knowing"] == ["1", "0.991x", "0.991x", "0.12x"], matmul
-    assert geomeans["OpenEvolveTuner:blind"] == ["1", "0.987x", "0.987x", "0.07x"], matmul
-    assert geomeans["OpenEvolveTuner:hostile"] == ["1", "0.987x", "0.987x", "0.06x"], matmul
+    assert_geomeans(
+        matmul,
+        5,
+        {
+            "OpenEvolveTuner:knowing": ["1", "0.974x", "0.974x", "0.07x"],
+            "LLMGuidedSearch:knowing": ["1", "0.991x", "0.991x", "0.12x"],
+            "OpenEvolveTuner:blind": ["1", "0.987x", "0.987x", "0.07x"],
+            "OpenEvolveTuner:hostile": ["1", "0.987x", "0.987x", "0.06x"],
+        },
+    )
     rows = rows_of(matmul, "matmul")
     assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0095", "0.974x", "0.974x", "51.6", "0.074x"], matmul
     assert rows["LLMGuidedSearch:knowing"][3] == "83.3", matmul
     split = report("benchmark_openevolve_vs_baseline.py", "h200_full_split.jsonl")  # session 13
-    geomeans = summary(split, 6)
-    assert geomeans["OpenEvolveTuner:knowing"] == ["2", "1.016x", "1.024x", "0.12x"], split
-    assert geomeans["LLMGuidedSearch:knowing"] == ["2", "1.030x", "1.038x", "0.18x"], split
-    assert geomeans["OpenEvolveTuner:blind"] == ["2", "1.012x", "1.024x", "0.12x"], split
-    assert geomeans["OpenEvolveTuner:hostile"] == ["2", "1.006x", "1.013x", "0.11x"], split
-    assert geomeans["LFBOTreeSearch"] == ["2", "1.000x", "1.000x", "0.62x"], split
-    three = report("benchmark_openevolve_vs_baseline.py", "h200_full.jsonl", "h200_full_split.jsonl")
-    geomeans = summary(three, 6)  # README's "three kernels" line
-    assert geomeans["OpenEvolveTuner:knowing"] == ["3", "1.011x", "1.024x", "0.11x"], three
-    assert geomeans["OpenEvolveTuner:blind"] == ["3", "1.009x", "1.024x", "0.11x"], three
-    assert geomeans["OpenEvolveTuner:hostile"] == ["3", "1.009x", "1.015x", "0.10x"], three
-    assert geomeans["LLMGuidedSearch:knowing"] == ["3", "1.024x", "1.038x", "0.15x"], three
-    assert geomeans["PatternSearch"] == ["3", "1.004x", "1.010x", "1.00x"], three
+    assert_geomeans(
+        split,
+        6,
+        {
+            "OpenEvolveTuner:knowing": ["2", "1.016x", "1.024x", "0.12x"],
+            "LLMGuidedSearch:knowing": ["2", "1.030x", "1.038x", "0.18x"],
+            "OpenEvolveTuner:blind": ["2", "1.012x", "1.024x", "0.12x"],
+            "OpenEvolveTuner:hostile": ["2", "1.006x", "1.013x", "0.11x"],
+            "LFBOTreeSearch": ["2", "1.000x", "1.000x", "0.62x"],
+        },
+    )
+    three = report("benchmark_openevolve_vs_baseline.py", "h200_full.jsonl", "h200_full_split.jsonl")  # README
+    assert_geomeans(
+        three,
+        6,
+        {
+            "OpenEvolveTuner:knowing": ["3", "1.011x", "1.024x", "0.11x"],
+            "OpenEvolveTuner:blind": ["3", "1.009x", "1.024x", "0.11x"],
+            "OpenEvolveTuner:hostile": ["3", "1.009x", "1.015x", "0.10x"],
+            "LLMGuidedSearch:knowing": ["3", "1.024x", "1.038x", "0.15x"],
+            "PatternSearch": ["3", "1.004x", "1.010x", "1.00x"],
+        },
+    )
     rows = rows_of(split, "vector_add")
     assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0294", "1.024x", "1.014x", "49.6", "0.195x"], split
     assert rows["LFBOTreeSearch"][3] == "271.2", split

@@ -255,14 +255,16 @@ class OpenEvolveSearch(PopulationBasedSearch):
         config: helion.Config,
         default_config: helion.Config,
     ) -> None:
-        best = min((m.perf for m in self.population if m.config == config), default=self.best.perf)
-        # The default as last timed, like the pick: Helion's final verification times the pick and
+        def last_timing(c: helion.Config, otherwise: float) -> float:
+            return min((m.perf for m in self.population if m.config == c), default=otherwise)
+
+        # The pick and the default as last timed: Helion's final verification times the pick and
         # the pinned default together, in its own mode, so the search's first reading of the
         # default would make a pick that tied with it there read as slower (H200, vector_add:
         # "0.95x" against the default's first reading).
-        default = min((m.perf for m in self.population if m.config == default_config), default=math.nan)
-        if not math.isfinite(default) and driver.measured.default:
-            default = driver.measured.default.measurement.cost
+        best = last_timing(config, self.best.perf)
+        first = driver.measured.default
+        default = last_timing(default_config, first.measurement.cost if first else math.nan)
         self.fallback_reason = driver.fallback_reason
         self.summary = record.summary(
             **driver.summary_fields(config),
