@@ -481,7 +481,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     device = "cuda" if ON_GPU else "cpu"
     machine = torch.cuda.get_device_name() if ON_GPU else "CPU (Pallas interpret)"
-    print(f"device: {machine}; effort {a.effort}; stand-in LLM {a.llm_latency}s per answer", flush=True)
+    if a.retime_from:  # the rows keep their searches' effort and stand-in
+        print(
+            f"device: {machine}; the picks in {a.retime_from}, {max(1, a.retime_rounds)} interleaved rounds", flush=True
+        )
+    else:
+        print(f"device: {machine}; effort {a.effort}; stand-in LLM {a.llm_latency}s per answer", flush=True)
 
     def save(rows: list[dict[str, object]]) -> None:
         with results.open("a") as f:

@@ -172,6 +172,8 @@ def test_a_kernels_searches_split_over_commands_are_re_timed_together(tmp_path: 
     assert all(r["retimed"] is True and r["effort"] == "quick" for r in rows)
     assert [r["best_ms_after_search"] for r in rows] == [ps["best_ms"], knowing["best_ms"]]
     assert "not re-timed" not in out and "OpenEvolveTuner:knowing" in out
+    # the header names what is re-timed, not the default --effort (the rows keep their searches')
+    assert f"the picks in {parts}, 5 interleaved rounds" in out and "effort quick" not in out, out
     # each round's timing is kept, and the table says how far the picks move round by round
     assert all(len(r["retime_ms"]) == 5 for r in rows), rows  # the default --retime-rounds
     spread = out.split("per round / PatternSearch's pick, median [quartiles]:")[1].splitlines()[1].split()
@@ -264,7 +266,7 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
             "LFBOTreeSearch": ["2", "1.000x", "1.000x", "0.62x"],
         },
     )
-    three = report("benchmark_openevolve_vs_baseline.py", "h200_full.jsonl", "h200_full_split.jsonl")  # README
+    three = report("benchmark_openevolve_vs_baseline.py", "h200_full.jsonl", "h200_full_split.jsonl")
     assert_geomeans(
         three,
         6,
@@ -282,3 +284,27 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     # the same picks of vector_add, re-timed together 5 minutes earlier (without LFBOTreeSearch's)
     first = report("benchmark_openevolve_vs_baseline.py", "h200_full_vector_add_first_retiming.jsonl")
     assert rows_of(first, "vector_add")["OpenEvolveTuner:knowing"][:3] == ["0.0286", "0.976x", "0.976x"], first
+    softmax = report("benchmark_openevolve_vs_baseline.py", "h200_full_softmax.jsonl")  # session 14
+    rows = rows_of(softmax, "softmax")
+    assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0157", "1.038x", "1.038x", "57.9", "0.141x"], softmax
+    assert rows["LLMGuidedSearch:knowing"][3] == "103.8" and rows["PatternSearch"][3] == "409.3", softmax
+    # the same six picks re-timed again with 30 rounds: each pick's per-round ratio to PatternSearch's
+    # pick has a median of 1.000x-1.003x, quartiles about 4% apart
+    again = report("benchmark_openevolve_vs_baseline.py", "h200_full_softmax_retime30.jsonl")
+    assert rows_of(again, "softmax")["OpenEvolveTuner:knowing"][:3] == ["0.0159", "1.021x", "1.001x"], again
+    assert "OpenEvolveTuner:knowing      1.002x [0.972x, 1.041x]" in again, again
+    four = report(
+        "benchmark_openevolve_vs_baseline.py", "h200_full.jsonl", "h200_full_split.jsonl", "h200_full_softmax.jsonl"
+    )
+    assert_geomeans(
+        four,
+        6,
+        {
+            "OpenEvolveTuner:knowing": ["4", "1.018x", "1.038x", "0.11x"],
+            "OpenEvolveTuner:blind": ["4", "1.012x", "1.024x", "0.11x"],
+            "OpenEvolveTuner:hostile": ["4", "1.007x", "1.015x", "0.11x"],
+            "LLMGuidedSearch:knowing": ["4", "1.018x", "1.038x", "0.17x"],
+            "LFBOTreeSearch": ["4", "1.010x", "1.042x", "0.68x"],
+            "PatternSearch": ["4", "1.003x", "1.010x", "1.00x"],
+        },
+    )
