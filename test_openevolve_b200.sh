@@ -10,7 +10,8 @@
 #        HELION_AUTOTUNE_EFFORT) for each of BENCH_KERNELS (default matmul): PatternSearch, the LLM
 #        searches (knowing, hostile, blind; the knowing stand-in knows PatternSearch's pick),
 #        LFBOTreeSearch, each group in its own process appending to OUT/benchmark/parts.jsonl,
-#        then every pick of the kernel timed again together into OUT/benchmark/results.jsonl.
+#        then every pick of the kernel timed again together (30 interleaved rounds) into
+#        OUT/benchmark/results.jsonl.
 #        A run cut short (a device slot ending) and started again skips the searches done.
 #        At full effort a kernel took 14 (vector_add) to 21 (matmul) minutes on an H200
 #        (PatternSearch alone 254-699 s).
@@ -77,7 +78,7 @@ case "$mode" in
         --searches OpenEvolveTuner:knowing,LLMGuidedSearch:knowing,OpenEvolveTuner:blind,OpenEvolveTuner:hostile
       step "$k: LFBOTreeSearch" "${b[@]}" --searches LFBOTreeSearch
       step "$k: re-timing the picks together" python3 examples/benchmark_openevolve_vs_baseline.py --kernels "$k" \
-        --retime-from "$parts" --retime-rounds 10 --results "$out/benchmark/results.jsonl"
+        --retime-from "$parts" --retime-rounds 30 --results "$out/benchmark/results.jsonl"
     done
     python3 examples/benchmark_openevolve_vs_baseline.py --report "$out/benchmark/results.jsonl" ;;
   *) echo "usage: $0 quick|full|split"; exit 2 ;;
