@@ -12,6 +12,7 @@
 #        LFBOTreeSearch, each group in its own process appending to OUT/benchmark/parts.jsonl,
 #        then every pick of the kernel timed again together (30 interleaved rounds) into
 #        OUT/benchmark/results.jsonl.
+#        BENCH_LLM_SEARCHES replaces the LLM group (e.g. OpenEvolveTuner:blind alone; empty: none).
 #        A run cut short (a device slot ending) and started again skips the searches done.
 #        At full effort a kernel took 14 (vector_add) to 21 (matmul) minutes on an H200
 #        (PatternSearch alone 254-699 s).
@@ -47,7 +48,7 @@ case "$mode" in
       python3 examples/triton_matmul_tune_config_space.py --llm-latency 2 --record "$out/triton_matmul.jsonl"
     step "fault injection" python3 test/fault_injection_gpu.py --out "$out"
     # one kernel per command fits the 10-minute GPU slots; the rows accumulate in one file
-    kernels=${BENCH_KERNELS-rms_norm,matmul,softmax,layer_norm,attention,vector_add,matmul_big}
+    kernels=${BENCH_KERNELS-rms_norm,matmul,softmax,layer_norm,attention,vector_add,matmul_big,bias_grad}
     searches=${BENCH_SEARCHES-PatternSearch,LFBOTreeSearch,OpenEvolveTuner:knowing,LLMGuidedSearch:knowing,OpenEvolveTuner:blind,OpenEvolveTuner:dead}
     for k in ${kernels//,/ }; do
       step "side-by-side benchmark ($k)" python3 examples/benchmark_openevolve_vs_baseline.py \
@@ -74,8 +75,8 @@ case "$mode" in
       b=(python3 examples/benchmark_openevolve_vs_baseline.py --kernels "$k" --effort "${HELION_AUTOTUNE_EFFORT:-full}"
          --llm-latency 10 --retime-rounds 0 --known auto --resume --results "$parts")
       step "$k: PatternSearch" "${b[@]}" --searches PatternSearch
-      step "$k: LLM searches" "${b[@]}" \
-        --searches OpenEvolveTuner:knowing,LLMGuidedSearch:knowing,OpenEvolveTuner:blind,OpenEvolveTuner:hostile
+      llm=${BENCH_LLM_SEARCHES-OpenEvolveTuner:knowing,LLMGuidedSearch:knowing,OpenEvolveTuner:blind,OpenEvolveTuner:hostile}
+      [ -n "$llm" ] && step "$k: LLM searches" "${b[@]}" --searches "$llm"
       step "$k: LFBOTreeSearch" "${b[@]}" --searches LFBOTreeSearch
       step "$k: re-timing the picks together" python3 examples/benchmark_openevolve_vs_baseline.py --kernels "$k" \
         --retime-from "$parts" --retime-rounds 30 --results "$out/benchmark/results.jsonl"

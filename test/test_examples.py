@@ -178,6 +178,15 @@ def test_a_kernels_searches_split_over_commands_are_re_timed_together(tmp_path: 
     assert all(len(r["retime_ms"]) == 5 for r in rows), rows  # the default --retime-rounds
     spread = out.split("per round / PatternSearch's pick, median [quartiles]:")[1].splitlines()[1].split()
     assert spread[0] == "OpenEvolveTuner:knowing" and spread[1].endswith("x") and spread[2].startswith("["), out
+    # each pick's output was compared with PyTorch's; the table names a pick whose output differs
+    assert all(r["matches_reference"] is True and r["reference_error"] < 1e-3 for r in rows), rows
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text(final.read_text() + json.dumps({**rows[1], "matches_reference": False, "reference_error": 3.5}))
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / bench), "--report", str(wrong)], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.count("its pick's output is not PyTorch's") == 1, out
+    assert "vector_add  OpenEvolveTuner:knowing: its pick's output is not PyTorch's (max abs error 3.5)" in out, out
 
 
 def test_the_measured_tables_come_from_the_committed_rows() -> None:
