@@ -298,11 +298,11 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0157", "1.038x", "1.038x", "57.9", "0.141x"], softmax
     assert rows["LLMGuidedSearch:knowing"][3] == "103.8" and rows["PatternSearch"][3] == "409.3", softmax
     # the same six picks re-timed again with 30 rounds: each pick's per-round ratio to PatternSearch's
-    # pick has a median of 1.000x-1.003x, quartiles about 4% apart
+    # pick has a median of 1.000x-1.003x, quartiles 2.6-7.3% apart
     again = report("benchmark_openevolve_vs_baseline.py", "h200_full_softmax_retime30.jsonl")
     assert rows_of(again, "softmax")["OpenEvolveTuner:knowing"][:3] == ["0.0159", "1.021x", "1.001x"], again
     assert "OpenEvolveTuner:knowing      1.002x [0.972x, 1.041x]" in again, again
-    four = report(
+    four = report(  # README's "Measured"
         "benchmark_openevolve_vs_baseline.py", "h200_full.jsonl", "h200_full_split.jsonl", "h200_full_softmax.jsonl"
     )
     assert_geomeans(
