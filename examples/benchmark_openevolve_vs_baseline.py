@@ -196,6 +196,7 @@ def retime(
     compares configs with the default config's output, which a wrong kernel shares."""
     fns: dict[str, Callable[[], object]] = {"reference": lambda: ref(*args)}  # type: ignore[operator]
     expected = ref(*args)  # type: ignore[operator]
+    tolerance = REFERENCE_ATOL + REFERENCE_RTOL * expected.abs().max().item()
     errors: dict[str, float] = {}
     for _, config in chosen:
         if repr(config) not in fns:
@@ -205,7 +206,7 @@ def retime(
     times = interleaved_ms(fns, rounds, warmup=25, rep=100)
     for row, config in chosen:
         row["reference_error"] = errors[repr(config)]
-        row["matches_reference"] = errors[repr(config)] <= REFERENCE_ATOL + REFERENCE_RTOL * expected.abs().max().item()
+        row["matches_reference"] = errors[repr(config)] <= tolerance
         row["best_ms_after_search"] = row.get("best_ms_after_search", row["best_ms"])
         row["best_ms"] = statistics.median(times[repr(config)])
         row["retime_ms"] = times[repr(config)]
