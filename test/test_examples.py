@@ -203,13 +203,15 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
         )
         return proc.stdout
 
-    def summary(text: str, searches: int) -> dict[str, list[str]]:
-        """The geomean lines under a side-by-side table: search -> its columns."""
-        lines = text.splitlines()[-searches - 1 :]
-        return {line.split()[0]: line.split()[1:] for line in lines if line[:1].isalpha()}
+    def side(*rows: str) -> str:
+        """The side-by-side benchmark's report of ``rows``."""
+        return report("benchmark_openevolve_vs_baseline.py", *rows)
 
-    def assert_geomeans(text: str, searches: int, expected: dict[str, list[str]]) -> None:
-        geomeans = summary(text, searches)
+    def assert_geomeans(text: str, expected: dict[str, list[str]]) -> None:
+        """The geomean lines under a side-by-side report (after its last ``search`` header):
+        search -> its columns, as ``expected`` says for the searches it names."""
+        lines = text.rsplit("\nsearch ", 1)[1].splitlines()[1:]
+        geomeans = {line.split()[0]: line.split()[1:] for line in lines if line.strip()}
         assert {name: geomeans.get(name) for name in expected} == expected, text
 
     def rows_of(text: str, kernel: str) -> dict[str, list[str]]:
@@ -220,24 +222,22 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     geomeans = {line[:37].strip(): line[37:].split() for line in warm.splitlines()[-6:]}
     assert geomeans["OpenEvolve warm"] == ["3", "1.022x", "1.039x", "0.92x", "0.609x"], warm
     assert geomeans["OpenEvolve warm, no LLM"] == ["3", "1.007x", "1.023x", "0.91x", "0.684x"], warm
-    side = report("benchmark_openevolve_vs_baseline.py", "h200_quick.jsonl")
-    blind = next(line for line in side.splitlines() if line.startswith("OpenEvolveTuner:blind "))
-    assert blind.split()[1:] == ["5", "1.010x", "1.024x", "1.02x"], side
-    knowing = report("benchmark_openevolve_vs_baseline.py", "h200_quick_knowing.jsonl")
-    geomeans = {
-        line.split()[0]: line.split()[1:] for line in knowing.splitlines() if "Tuner:" in line or "Guided" in line
-    }
-    assert geomeans["OpenEvolveTuner:knowing"] == ["2", "0.974x", "0.986x", "0.70x"], knowing
-    assert geomeans["LLMGuidedSearch:knowing"] == ["2", "1.084x", "1.190x", "0.55x"], knowing
-    assert geomeans["OpenEvolveTuner:blind"] == ["2", "0.982x", "1.001x", "0.75x"], knowing
-    cut = report("benchmark_openevolve_vs_baseline.py", "h200_full_cut_short.jsonl")
+    assert_geomeans(side("h200_quick.jsonl"), {"OpenEvolveTuner:blind": ["5", "1.010x", "1.024x", "1.02x"]})
+    assert_geomeans(
+        side("h200_quick_knowing.jsonl"),
+        {
+            "OpenEvolveTuner:knowing": ["2", "0.974x", "0.986x", "0.70x"],
+            "LLMGuidedSearch:knowing": ["2", "1.084x", "1.190x", "0.55x"],
+            "OpenEvolveTuner:blind": ["2", "0.982x", "1.001x", "0.75x"],
+        },
+    )
+    cut = side("h200_full_cut_short.jsonl")
     rows = rows_of(cut, "rms_norm")
     assert rows["OpenEvolveTuner:knowing"][:6] == ["0.0381", "1.018x", "1.018x", "501.0", "0.749x", "20.9"], cut
     assert rows["(not"][:3] == ["re-timed", "together:", "each"], cut  # single timings, said so
-    full = report("benchmark_openevolve_vs_baseline.py", "h200_full.jsonl")
+    full = side("h200_full.jsonl")
     assert_geomeans(
         full,
-        6,
         {
             "OpenEvolveTuner:knowing": ["1", "1.002x", "1.002x", "0.08x"],
             "OpenEvolveTuner:blind": ["1", "1.002x", "1.002x", "0.09x"],
@@ -246,13 +246,12 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
             "LFBOTreeSearch": ["1", "1.000x", "1.000x", "0.81x"],
         },
     )
-    known = report("benchmark_openevolve_vs_baseline.py", "h200_full_with_known.jsonl")
+    known = side("h200_full_with_known.jsonl")
     rows = rows_of(known, "rms_norm")
     assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0385", "1.007x", "1.007x", "53.0", "0.079x"], known
-    matmul = report("benchmark_openevolve_vs_baseline.py", "h200_full_matmul.jsonl")
+    matmul = side("h200_full_matmul.jsonl")
     assert_geomeans(
         matmul,
-        5,
         {
             "OpenEvolveTuner:knowing": ["1", "0.974x", "0.974x", "0.07x"],
             "LLMGuidedSearch:knowing": ["1", "0.991x", "0.991x", "0.12x"],
@@ -263,10 +262,9 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     rows = rows_of(matmul, "matmul")
     assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0095", "0.974x", "0.974x", "51.6", "0.074x"], matmul
     assert rows["LLMGuidedSearch:knowing"][3] == "83.3", matmul
-    split = report("benchmark_openevolve_vs_baseline.py", "h200_full_split.jsonl")  # session 13
+    split = side("h200_full_split.jsonl")  # session 13
     assert_geomeans(
         split,
-        6,
         {
             "OpenEvolveTuner:knowing": ["2", "1.016x", "1.024x", "0.12x"],
             "LLMGuidedSearch:knowing": ["2", "1.030x", "1.038x", "0.18x"],
@@ -275,10 +273,9 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
             "LFBOTreeSearch": ["2", "1.000x", "1.000x", "0.62x"],
         },
     )
-    three = report("benchmark_openevolve_vs_baseline.py", "h200_full.jsonl", "h200_full_split.jsonl")
+    three = side("h200_full.jsonl", "h200_full_split.jsonl")
     assert_geomeans(
         three,
-        6,
         {
             "OpenEvolveTuner:knowing": ["3", "1.011x", "1.024x", "0.11x"],
             "OpenEvolveTuner:blind": ["3", "1.009x", "1.024x", "0.11x"],
@@ -291,23 +288,20 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0294", "1.024x", "1.014x", "49.6", "0.195x"], split
     assert rows["LFBOTreeSearch"][3] == "271.2", split
     # the same picks of vector_add, re-timed together 5 minutes earlier (without LFBOTreeSearch's)
-    first = report("benchmark_openevolve_vs_baseline.py", "h200_full_vector_add_first_retiming.jsonl")
+    first = side("h200_full_vector_add_first_retiming.jsonl")
     assert rows_of(first, "vector_add")["OpenEvolveTuner:knowing"][:3] == ["0.0286", "0.976x", "0.976x"], first
-    softmax = report("benchmark_openevolve_vs_baseline.py", "h200_full_softmax.jsonl")  # session 14
+    softmax = side("h200_full_softmax.jsonl")  # session 14
     rows = rows_of(softmax, "softmax")
     assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0157", "1.038x", "1.038x", "57.9", "0.141x"], softmax
     assert rows["LLMGuidedSearch:knowing"][3] == "103.8" and rows["PatternSearch"][3] == "409.3", softmax
     # the same six picks re-timed again with 30 rounds: each pick's per-round ratio to PatternSearch's
     # pick has a median of 1.000x-1.003x, quartiles 2.6-7.3% apart
-    again = report("benchmark_openevolve_vs_baseline.py", "h200_full_softmax_retime30.jsonl")
+    again = side("h200_full_softmax_retime30.jsonl")
     assert rows_of(again, "softmax")["OpenEvolveTuner:knowing"][:3] == ["0.0159", "1.021x", "1.001x"], again
     assert "OpenEvolveTuner:knowing      1.002x [0.972x, 1.041x]" in again, again
-    four = report(  # README's "Measured"
-        "benchmark_openevolve_vs_baseline.py", "h200_full.jsonl", "h200_full_split.jsonl", "h200_full_softmax.jsonl"
-    )
+    four = side("h200_full.jsonl", "h200_full_split.jsonl", "h200_full_softmax.jsonl")  # README's "Measured"
     assert_geomeans(
         four,
-        6,
         {
             "OpenEvolveTuner:knowing": ["4", "1.018x", "1.038x", "0.11x"],
             "OpenEvolveTuner:blind": ["4", "1.012x", "1.024x", "0.11x"],
