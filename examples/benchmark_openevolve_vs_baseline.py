@@ -632,7 +632,8 @@ def table(rows: list[dict[str, object]]) -> None:
             known = known_ms(rows, r)
             wall = float(r["wall_s"])  # type: ignore[arg-type]
             print(
-                f"{k:<11} {r['search']:<28} {float(r['best_ms']):>8.4f} {float(r['best_ms']) / ref:>7.3f}x "  # type: ignore[arg-type]
+                f"{k:<11} {r['search']:<28} {float(r['best_ms']):>8.4f} "  # type: ignore[arg-type]
+                f"{_fmt(float(r['best_ms']) / ref if math.isfinite(ref) else None, 7, 'x')} "  # type: ignore[arg-type]
                 f"{_fmt(float(r['best_ms']) / known if known else None, 6, 'x')} {wall:>7.1f} "  # type: ignore[arg-type]
                 f"{_fmt(wall / ps_wall[0] if ps_wall else None, 5, 'x')} {_fmt(r.get('first_result_s'), 6)} "
                 f"{_fmt(r.get('final_selection_s'), 7)} {_fmt(search_s(r), 8)} {r['evaluations']:>6} "
@@ -698,9 +699,12 @@ def geomean(values: list[float]) -> float:
 
 def summary(rows: list[dict[str, object]]) -> None:
     """Per search variant, over the kernels it ran on: geomean of best / min(PatternSearch,
-    LFBOTreeSearch) and the worst kernel, geomean of wall / PatternSearch's."""
+    LFBOTreeSearch) and the worst kernel, geomean of wall / PatternSearch's. A kernel neither
+    baseline ran on counts for no search, and is named."""
     ok = [r for r in rows if "error" not in r]
     kernels = list(dict.fromkeys(str(r["kernel"]) for r in ok))
+    alone = [k for k in kernels if not math.isfinite(baseline(ok, k, ("PatternSearch", "LFBOTreeSearch")))]
+    kernels = [k for k in kernels if k not in alone]
     print(f"\n{'search':<28} {'kernels':>7} {'best/min(PS,LFBO) geomean':>26} {'worst':>7} {'wall/PS geomean':>16}")
     for name in dict.fromkeys(str(r["search"]) for r in ok):
         quality, wall = [], []
@@ -712,10 +716,14 @@ def summary(rows: list[dict[str, object]]) -> None:
             quality.append(float(mine[0]["best_ms"]) / baseline(ok, k, ("PatternSearch", "LFBOTreeSearch")))  # type: ignore[arg-type]
             if ps:
                 wall.append(float(mine[0]["wall_s"]) / float(ps[0]["wall_s"]))  # type: ignore[arg-type]
+        if not quality:
+            continue
         print(
             f"{name:<28} {len(quality):>7} {geomean(quality):>25.3f}x {max(quality, default=math.nan):>6.3f}x "
             f"{geomean(wall):>15.2f}x"
         )
+    if alone:
+        print(f"(not in these geomeans, no PatternSearch or LFBOTreeSearch row: {', '.join(alone)})")
 
 
 if __name__ == "__main__":
