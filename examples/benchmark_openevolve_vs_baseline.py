@@ -702,9 +702,10 @@ def summary(rows: list[dict[str, object]]) -> None:
     LFBOTreeSearch) and the worst kernel, geomean of wall / PatternSearch's. A kernel neither
     baseline ran on counts for no search, and is named."""
     ok = [r for r in rows if "error" not in r]
-    kernels = list(dict.fromkeys(str(r["kernel"]) for r in ok))
-    alone = [k for k in kernels if not math.isfinite(baseline(ok, k, ("PatternSearch", "LFBOTreeSearch")))]
-    kernels = [k for k in kernels if k not in alone]
+    names = dict.fromkeys(str(r["kernel"]) for r in ok)
+    refs = {k: baseline(ok, k, ("PatternSearch", "LFBOTreeSearch")) for k in names}
+    kernels = [k for k, ref in refs.items() if math.isfinite(ref)]
+    alone = [k for k in refs if k not in kernels]
     print(f"\n{'search':<28} {'kernels':>7} {'best/min(PS,LFBO) geomean':>26} {'worst':>7} {'wall/PS geomean':>16}")
     for name in dict.fromkeys(str(r["search"]) for r in ok):
         quality, wall = [], []
@@ -713,7 +714,7 @@ def summary(rows: list[dict[str, object]]) -> None:
             ps = [r for r in ok if r["kernel"] == k and r["search"] == "PatternSearch"]
             if not mine:
                 continue
-            quality.append(float(mine[0]["best_ms"]) / baseline(ok, k, ("PatternSearch", "LFBOTreeSearch")))  # type: ignore[arg-type]
+            quality.append(float(mine[0]["best_ms"]) / refs[k])  # type: ignore[arg-type]
             if ps:
                 wall.append(float(mine[0]["wall_s"]) / float(ps[0]["wall_s"]))  # type: ignore[arg-type]
         if not quality:
