@@ -316,12 +316,31 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     assert rows["LFBOTreeSearch"][:4] == ["0.0218", "1.000x", "-", "611.9"], layer_norm
     assert "OpenEvolveTuner:blind        1.006x [1.004x, 1.007x]" in layer_norm, layer_norm
     # the held-out kernel's blind pick, re-timed alone: no baseline yet, so no ratio and no geomean
-    bias_grad = side("h200_full_bias_grad_blind.jsonl")
-    assert rows_of(bias_grad, "bias_grad")["OpenEvolveTuner:blind"][:5] == ["0.0430", "-", "-", "54.3", "-"], bias_grad
-    assert "no PatternSearch or LFBOTreeSearch row: bias_grad" in bias_grad, bias_grad
-    five = side(
-        "h200_full.jsonl", "h200_full_split.jsonl", "h200_full_softmax.jsonl", "h200_full_layer_norm.jsonl"
-    )  # README's "Measured"
+    alone = side("h200_full_bias_grad_blind.jsonl")
+    assert rows_of(alone, "bias_grad")["OpenEvolveTuner:blind"][:5] == ["0.0430", "-", "-", "54.3", "-"], alone
+    assert "no PatternSearch or LFBOTreeSearch row: bias_grad" in alone, alone
+    bias_grad = side("h200_full_bias_grad.jsonl")  # session 16: its six searches' picks re-timed together
+    rows = rows_of(bias_grad, "bias_grad")
+    assert rows["OpenEvolveTuner:blind"][:5] == ["0.0430", "1.013x", "-", "54.3", "0.160x"], bias_grad
+    assert rows["PatternSearch"][3] == "339.9", bias_grad
+    assert rows["LFBOTreeSearch"][:4] == ["0.0425", "1.000x", "-", "348.0"], bias_grad
+    assert rows["OpenEvolveTuner:knowing"][:5] == ["0.0430", "1.013x", "1.013x", "73.8", "0.217x"], bias_grad
+    assert rows["LLMGuidedSearch:knowing"][3] == "107.9" and rows["OpenEvolveTuner:hostile"][1] == "1.000x", bias_grad
+    assert "OpenEvolveTuner:blind        1.001x [0.999x, 1.013x]" in bias_grad, bias_grad
+    # the three picks re-timed together 7 minutes earlier: PatternSearch's pick fastest that time
+    first = side("h200_full_bias_grad_first_retiming.jsonl")
+    rows = rows_of(first, "bias_grad")
+    assert [rows[s][0] for s in ("OpenEvolveTuner:blind", "PatternSearch", "LFBOTreeSearch")] == [
+        "0.0427",
+        "0.0424",
+        "0.0429",
+    ], first
+    # blind and knowing again, one after the other in one process (not re-timed together)
+    pair = side("h200_full_bias_grad_knowing_vs_blind.jsonl")
+    rows = rows_of(pair, "bias_grad")
+    assert [rows["OpenEvolveTuner:blind"][i] for i in (3, 8)] == ["83.3", "205"], pair
+    assert [rows["OpenEvolveTuner:knowing"][i] for i in (0, 3, 8)] == ["0.0425", "99.7", "168"], pair
+    five = side("h200_full.jsonl", "h200_full_split.jsonl", "h200_full_softmax.jsonl", "h200_full_layer_norm.jsonl")
     assert_geomeans(  # layer_norm ran the blind search and the baselines only: the rest as on four kernels
         five,
         four_kernels
@@ -329,5 +348,23 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
             "OpenEvolveTuner:blind": ["5", "1.012x", "1.024x", "0.10x"],
             "LFBOTreeSearch": ["5", "1.008x", "1.042x", "0.73x"],
             "PatternSearch": ["5", "1.004x", "1.010x", "1.00x"],
+        },
+    )
+    six = side(
+        "h200_full.jsonl",
+        "h200_full_split.jsonl",
+        "h200_full_softmax.jsonl",
+        "h200_full_layer_norm.jsonl",
+        "h200_full_bias_grad.jsonl",
+    )  # README's "Measured"
+    assert_geomeans(
+        six,
+        {
+            "OpenEvolveTuner:knowing": ["5", "1.017x", "1.038x", "0.13x"],
+            "LLMGuidedSearch:knowing": ["5", "1.017x", "1.038x", "0.20x"],
+            "OpenEvolveTuner:blind": ["6", "1.013x", "1.024x", "0.11x"],
+            "OpenEvolveTuner:hostile": ["5", "1.006x", "1.015x", "0.13x"],
+            "LFBOTreeSearch": ["6", "1.007x", "1.042x", "0.78x"],
+            "PatternSearch": ["6", "1.005x", "1.012x", "1.00x"],
         },
     )
