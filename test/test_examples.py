@@ -315,7 +315,7 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     assert rows["PatternSearch"][3] == "610.3", layer_norm
     assert rows["LFBOTreeSearch"][:4] == ["0.0218", "1.000x", "-", "611.9"], layer_norm
     assert "OpenEvolveTuner:blind        1.006x [1.004x, 1.007x]" in layer_norm, layer_norm
-    # the held-out kernel's blind pick, re-timed alone: no baseline yet, so no ratio and no geomean
+    # the held-out kernel's blind pick, re-timed alone in session 15 before its baselines ran: no ratio, no geomean
     alone = side("h200_full_bias_grad_blind.jsonl")
     assert rows_of(alone, "bias_grad")["OpenEvolveTuner:blind"][:5] == ["0.0430", "-", "-", "54.3", "-"], alone
     assert "no PatternSearch or LFBOTreeSearch row: bias_grad" in alone, alone
