@@ -299,7 +299,8 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     again = side("h200_full_softmax_retime30.jsonl")
     assert rows_of(again, "softmax")["OpenEvolveTuner:knowing"][:3] == ["0.0159", "1.021x", "1.001x"], again
     assert "OpenEvolveTuner:knowing      1.002x [0.972x, 1.041x]" in again, again
-    four = side("h200_full.jsonl", "h200_full_split.jsonl", "h200_full_softmax.jsonl")
+    four_files = ("h200_full.jsonl", "h200_full_split.jsonl", "h200_full_softmax.jsonl")
+    four = side(*four_files)
     four_kernels = {
         "OpenEvolveTuner:knowing": ["4", "1.018x", "1.038x", "0.11x"],
         "OpenEvolveTuner:blind": ["4", "1.012x", "1.024x", "0.11x"],
@@ -340,7 +341,7 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
     rows = rows_of(pair, "bias_grad")
     assert [rows["OpenEvolveTuner:blind"][i] for i in (3, 8)] == ["83.3", "205"], pair
     assert [rows["OpenEvolveTuner:knowing"][i] for i in (0, 3, 8)] == ["0.0425", "99.7", "168"], pair
-    five = side("h200_full.jsonl", "h200_full_split.jsonl", "h200_full_softmax.jsonl", "h200_full_layer_norm.jsonl")
+    five = side(*four_files, "h200_full_layer_norm.jsonl")
     assert_geomeans(  # layer_norm ran the blind search and the baselines only: the rest as on four kernels
         five,
         four_kernels
@@ -350,13 +351,7 @@ def test_the_measured_tables_come_from_the_committed_rows() -> None:
             "PatternSearch": ["5", "1.004x", "1.010x", "1.00x"],
         },
     )
-    six = side(
-        "h200_full.jsonl",
-        "h200_full_split.jsonl",
-        "h200_full_softmax.jsonl",
-        "h200_full_layer_norm.jsonl",
-        "h200_full_bias_grad.jsonl",
-    )  # README's "Measured"
+    six = side(*four_files, "h200_full_layer_norm.jsonl", "h200_full_bias_grad.jsonl")  # README's "Measured"
     assert_geomeans(
         six,
         {

@@ -90,15 +90,11 @@ def _where(pid: int) -> str:
     for p in [psutil.Process(pid), *_descendants(pid)]:
         try:
             wchan = Path(f"/proc/{p.pid}/wchan").read_text()
-            threads = [
-                Path(f"/proc/{p.pid}/task/{t.id}/stat").read_text().split(")")[-1].split()[0] for t in p.threads()
-            ]
-            lines.append(f"{p.pid} {p.status()} wchan={wchan} threads={''.join(threads)} {_cmdline(p)[:150]}")
-            running = [  # which threads work (an XLA compile, a Helion helper...) while the main one waits
-                Path(f"/proc/{p.pid}/task/{t.id}/comm").read_text().strip()
-                for t, state in zip(p.threads(), threads, strict=False)
-                if state in "RD"
-            ]
+            task = Path(f"/proc/{p.pid}/task")
+            states = {t.id: (task / f"{t.id}/stat").read_text().split(")")[-1].split()[0] for t in p.threads()}
+            lines.append(f"{p.pid} {p.status()} wchan={wchan} threads={''.join(states.values())} {_cmdline(p)[:150]}")
+            # which threads work (an XLA compile, a Helion helper...) while the main one waits
+            running = [(task / f"{tid}/comm").read_text().strip() for tid, st in states.items() if st in "RD"]
             if running:
                 lines.append(f"  running or in I/O: {', '.join(running)}")
         except (psutil.Error, OSError) as e:
