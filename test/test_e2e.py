@@ -172,6 +172,38 @@ def test_default_and_close_seeds_are_pinned_into_the_final_verification(monkeypa
     assert all(m.perf <= best * PIN_WITHIN for c, m in pinned.items() if c != default)
 
 
+def test_final_verification_target_is_final_verify_ms_unless_helions_own_setting_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Helion's final verification times each finalist for about its target (rounds = target /
+    slowest finalist): this search passes ``final_verify_ms`` (1000 ms, from keyword or
+    HELION_OPENEVOLVE_FINAL_VERIFY_MS), never more than Helion's own target, and Helion's
+    HELION_AUTOTUNE_FINAL_REBENCHMARK_TARGET_MS wins when the user sets it."""
+    from helion.autotuner.base_search import PopulationBasedSearch
+
+    from helion.autotuner.openevolve.search import FINAL_TARGET_ENV
+
+    assert callable(getattr(PopulationBasedSearch, "_final_rebenchmark_target_ms", None))  # the hook we override
+    monkeypatch.delenv(FINAL_TARGET_ENV, raising=False)
+    monkeypatch.delenv("HELION_OPENEVOLVE_FINAL_VERIFY_MS", raising=False)
+    bound, args = bind_matmul()
+
+    def target(**kwargs: object) -> float:
+        return OpenEvolveSearch(bound, args, **FAST, **kwargs)._final_rebenchmark_target_ms()
+
+    helions = PopulationBasedSearch._final_rebenchmark_target_ms(OpenEvolveSearch(bound, args, **FAST))
+    assert helions == 5000.0  # Helion 1.5's default
+    assert target() == 1000.0
+    assert target(final_verify_ms=300.0) == 300.0
+    assert target(final_verify_ms=9000.0) == helions  # never longer than Helion's
+    monkeypatch.setenv("HELION_OPENEVOLVE_FINAL_VERIFY_MS", "400")
+    assert target() == 400.0
+    monkeypatch.setenv(FINAL_TARGET_ENV, "2500")
+    assert target() == 2500.0  # the user's explicit Helion setting
+    with pytest.raises(ValueError, match="final_verify_ms must be > 0"):
+        target(final_verify_ms=-1.0)
+
+
 # 1e6: every config is near the best (full effort's 1.5 depends on this small run's landscape,
 # which the random seed decides); 0.9: off, as at quick
 @pytest.mark.parametrize("threshold", [1e6, 0.9])

@@ -20,6 +20,7 @@ Flow of :meth:`OpenEvolveSearch._autotune`:
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from typing import TYPE_CHECKING
@@ -134,6 +135,8 @@ def _failure_reason(status: str) -> str:
 
 #: A seed config within this factor of the best measured is pinned into the final verification.
 PIN_WITHIN = 1.1
+#: Helion's own setting of its final verification's target time: when the user sets it, it wins.
+FINAL_TARGET_ENV = "HELION_AUTOTUNE_FINAL_REBENCHMARK_TARGET_MS"
 
 
 class OpenEvolveSearch(PopulationBasedSearch):
@@ -203,6 +206,20 @@ class OpenEvolveSearch(PopulationBasedSearch):
         # Helion's Pallas final pick times finalists with the TPU profiler; in interpret mode
         # on a CPU there is no device to profile and the trace never completes.
         return super()._final_pick_supported() and not self.settings.pallas_interpret
+
+    def _final_rebenchmark_target_ms(self) -> float:
+        """The time Helion's final verification gives the slowest finalist: it times all
+        finalists together in ``target / slowest finalist`` rounds (at most 20000), so on kernels
+        slower than ~0.25 ms it costs about ``target`` per finalist. Helion's 5000 ms made it
+        57-68 s of a 115-129 s search (H200, 4096^3 fp16 matmul at 0.21 ms, 10 finalists, 19911
+        rounds), where PatternSearch's took 12 s: its pinned 5 ms seed cut its rounds to 974.
+        This search passes ``final_verify_ms`` instead (Helion's value when lower, or when the
+        user set ``HELION_AUTOTUNE_FINAL_REBENCHMARK_TARGET_MS``); kernels under ~0.05 ms keep
+        Helion's 20000 rounds either way."""
+        helions = super()._final_rebenchmark_target_ms()
+        if os.environ.get(FINAL_TARGET_ENV, "").strip():
+            return helions
+        return min(helions, self.oe_settings.final_verify_ms)
 
     def _seed_configs(self, space: HelionSpace) -> list[helion.Config]:
         """Helion's reference config, the compiler's seeds and the user's seed configs."""

@@ -58,6 +58,7 @@ class OpenEvolveSettings:
     history: bool = True  # start from earlier searches' picks for this kernel, and keep this one's
     history_dir: str | None = None  # default: openevolve-history in Helion's cache folder
     seed: int | None = None  # default: Helion's autotune_random_seed
+    final_verify_ms: float = 1000.0  # Helion's final verification: rounds = this / slowest finalist (Helion's 5000)
 
 
 DEFAULTS = OpenEvolveSettings()
@@ -167,6 +168,8 @@ def _check(s: OpenEvolveSettings) -> None:
         )
     if s.refine_prune_ratio < 1.0:
         raise ValueError(f"OpenEvolve search setting refine_prune_ratio must be >= 1, got {s.refine_prune_ratio}")
+    if not s.final_verify_ms > 0:
+        raise ValueError(f"OpenEvolve search setting final_verify_ms must be > 0, got {s.final_verify_ms}")
     if s.max_seconds is not None and s.max_seconds <= 0:
         raise ValueError(f"OpenEvolve search setting max_seconds must be > 0, got {s.max_seconds}")
     if s.config_path is not None and not os.path.isfile(s.config_path):
