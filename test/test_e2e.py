@@ -180,10 +180,10 @@ def test_final_verification_target_is_final_verify_ms_unless_helions_own_setting
     HELION_OPENEVOLVE_FINAL_VERIFY_MS), never more than Helion's own target, and Helion's
     HELION_AUTOTUNE_FINAL_REBENCHMARK_TARGET_MS wins when the user sets it."""
     from helion.autotuner.base_search import PopulationBasedSearch
+    from helion.autotuner.base_search import PopulationMember
 
     from helion.autotuner.openevolve.search import FINAL_TARGET_ENV
 
-    assert callable(getattr(PopulationBasedSearch, "_final_rebenchmark_target_ms", None))  # the hook we override
     monkeypatch.delenv(FINAL_TARGET_ENV, raising=False)
     monkeypatch.delenv("HELION_OPENEVOLVE_FINAL_VERIFY_MS", raising=False)
     bound, args = bind_matmul()
@@ -202,6 +202,20 @@ def test_final_verification_target_is_final_verify_ms_unless_helions_own_setting
     assert target() == 2500.0  # the user's explicit Helion setting
     with pytest.raises(ValueError, match="final_verify_ms must be > 0"):
         target(final_verify_ms=-1.0)
+
+    # Helion's final verification passes that target to its rebenchmark of the finalists
+    monkeypatch.delenv(FINAL_TARGET_ENV)
+    monkeypatch.setenv("HELION_AUTOTUNE_FINAL_REBENCHMARK_TOP_K", "8")  # Helion's default (these tests' fixture: 0)
+    search = OpenEvolveSearch(bound, args, **FAST, final_verify_ms=700.0)
+    flats = [search.config_gen.default_flat(), search.config_gen.random_flat()]
+    search.population = [
+        PopulationMember(lambda *a: None, [perf], flat, search.config_gen.unflatten(flat), status="ok")
+        for perf, flat in zip([0.2, 0.21], flats, strict=True)
+    ]
+    asked: list[dict[str, object]] = []
+    search.rebenchmark = lambda members, **kwargs: asked.append({"finalists": len(members), **kwargs})  # type: ignore[method-assign]
+    assert search.final_rebenchmark_best(search.population[0]) is search.population[0]
+    assert [(a["finalists"], a["target_ms"]) for a in asked] == [(2, 700.0)]  # the keyword beats the variable
 
 
 # 1e6: every config is near the best (full effort's 1.5 depends on this small run's landscape,

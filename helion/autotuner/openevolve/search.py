@@ -211,8 +211,8 @@ class OpenEvolveSearch(PopulationBasedSearch):
         """The time Helion's final verification gives the slowest finalist: it times all
         finalists together in ``target / slowest finalist`` rounds (at most 20000), so on kernels
         slower than ~0.25 ms it costs about ``target`` per finalist. Helion's 5000 ms made it
-        57-68 s of a 115-129 s search (H200, 4096^3 fp16 matmul at 0.21 ms, 10 finalists, 19911
-        rounds), where PatternSearch's took 12 s: its pinned 5 ms seed cut its rounds to 974.
+        57-68 s of a 115-129 s search (H200, 4096^3 fp16 matmul at 0.21 ms, 10-12 finalists,
+        ~19800 rounds), where PatternSearch's took 12 s: its pinned 5 ms seed cut its rounds to 974.
         This search passes ``final_verify_ms`` instead (Helion's value when lower, or when the
         user set ``HELION_AUTOTUNE_FINAL_REBENCHMARK_TARGET_MS``); kernels under ~0.05 ms keep
         Helion's 20000 rounds either way."""
