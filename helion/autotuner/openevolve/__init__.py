@@ -7,7 +7,7 @@ Read the modules in the order the data flows:
    points. They turn ``settings`` (one frozen dataclass of defaults, effort presets, environment,
    keyword arguments) into ``options`` for the loop, and give it a backend: a Helion kernel's
    space (``space``, the system message from ``prompts``) measured through Helion's benchmark
-   path, or a dict space and a Python objective. For a Helion kernel, ``history`` adds what
+   path (``helion_backend``), or a dict space and a Python objective. For a Helion kernel, ``history`` adds what
    earlier searches of the kernel picked (first-batch configs, the prompt's "What won before")
    and keeps this search's pick.
 2. ``driver``: the loop. It starts a ``session`` (the ``server`` socket in the user's process
@@ -29,7 +29,7 @@ Two kinds of module live here: engine-side modules (``program``, ``feedback``, `
 ``proposals``, ``llm_events``, ``stop_rule``, ``driver``, ``record``) use only the standard
 library and ``openevolve``; the OpenEvolve process imports this package under a private name, so
 it never imports ``helion`` or ``torch``. Helion-side modules (``settings``, ``space``,
-``prompts``, ``history``, ``search``, ``config_space``) adapt Helion's ``ConfigSpec`` and benchmark path;
+``prompts``, ``history``, ``helion_backend``, ``search``, ``config_space``) adapt Helion's ``ConfigSpec`` and benchmark path;
 only the user's process imports them.
 
 This file must stay free of imports for that reason.

@@ -5,8 +5,8 @@ Flow of :meth:`OpenEvolveSearch._autotune`:
 1. Build the space from the kernel's ``ConfigSpec`` (:class:`.space.HelionSpace`, with the
    user's overrides), read what earlier searches of the kernel picked (:mod:`.history`:
    first-batch configs and the prompt's "What won before") and build the system message (:mod:`.prompts`).
-2. Run :class:`.driver.SearchDriver` with a backend that measures configs through Helion's
-   ``benchmark_batch`` (parallel precompile, compile timeouts, accuracy check against the
+2. Run :class:`.driver.SearchDriver` with :class:`.helion_backend.HelionBackend`, which measures
+   configs through Helion's ``benchmark_batch`` (parallel precompile, compile timeouts, accuracy check against the
    baseline output, subprocess isolation when enabled), keeps a ``PopulationMember`` for
    every measured config and verifies the ones a decision rests on (a fresh config that would
    become the best or its path's incumbent, with that rival) with Helion's ``rebenchmark``
@@ -21,21 +21,20 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import time
 from typing import TYPE_CHECKING
 from typing import Any
 
+from helion.autotuner.base_search import _FINAL_REBENCHMARK_TARGET_MS_ENV
 from helion.autotuner.base_search import PopulationBasedSearch
 from helion.autotuner.base_search import PopulationMember
 from helion.autotuner.base_search import performance
-from helion.autotuner.effort_profile import PATTERN_SEARCH_DEFAULTS
 
 from helion import exc
 
 from .driver import SearchDriver
+from .helion_backend import HelionBackend
 from .history import WarmStart
-from .measure import Measurement
 from .options import DriverOptions
 from .prompts import system_message
 from .record import RunRecord
@@ -44,10 +43,8 @@ from .settings import driver_options
 from .settings import public_view
 from .settings import resolve_settings
 from .space import HelionSpace
-from .space import InvalidCandidate
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable
     from collections.abc import Sequence
 
     from helion.autotuner.base_search import _AutotunableKernel
@@ -55,88 +52,10 @@ if TYPE_CHECKING:
     import helion
 
 
-class _HelionBackend:
-    """Driver backend: Helion configs, validated by the space, measured by the search."""
-
-    def __init__(self, search: OpenEvolveSearch, space: HelionSpace) -> None:
-        self.search = search
-        self.space = space
-        self.members: dict[helion.Config, PopulationMember] = {}
-
-    def key(self, candidate: helion.Config) -> Hashable:
-        return candidate
-
-    def validate(self, raw: dict[str, object]) -> helion.Config:
-        config = self.space.validate(raw)
-        if not self.search._backend_config_is_viable(config):
-            raise InvalidCandidate("the backend rules this config out for this kernel and device")
-        return config
-
-    def as_dict(self, candidate: helion.Config) -> dict[str, object]:
-        return self.space.to_plain(candidate)
-
-    def random(self, rng: random.Random) -> helion.Config:
-        del rng  # Helion's ConfigGeneration draws from its own seeded generator
-        return self.space.random()
-
-    def neighbors(self, candidate: helion.Config) -> list[helion.Config]:
-        return self.space.neighbors(candidate)
-
-    def measure(self, candidates: list[helion.Config], desc: str) -> list[Measurement]:
-        results = self.search.benchmark_batch(candidates, desc=desc, raise_if_no_viable_config=False)
-        first = not self.members
-        out: list[Measurement] = []
-        for candidate, r in zip(candidates, results, strict=True):
-            member = PopulationMember(
-                fn=r.fn,
-                perfs=[r.perf],
-                flat_values=self.space.config_gen.flatten(r.config),
-                config=r.config,
-                status=r.status,
-                compile_time=r.compile_time,
-            )
-            self.search._record_benchmarked_member(member)
-            self.members[candidate] = member
-            ok = r.status == "ok" and math.isfinite(r.perf)
-            reason = "" if ok else _failure_reason(r.status)
-            out.append(Measurement(r.perf if ok else math.inf, "ok" if ok else r.status, reason, r.compile_time))
-        if first:  # as PatternSearch does after its first population (when adaptive timeouts are on)
-            self.search.set_adaptive_compile_timeout(
-                list(self.members.values()),
-                min_seconds=PATTERN_SEARCH_DEFAULTS.compile_timeout_lower_bound,
-                quantile=PATTERN_SEARCH_DEFAULTS.compile_timeout_quantile,
-            )
-        return out
-
-    def verify(self, fresh: list[helion.Config], rivals: list[helion.Config]) -> dict[Hashable, float]:
-        """PatternSearch's "verifying top configs", for the configs a decision rests on: the
-        fresh ones and their rivals that Helion's rebenchmark threshold picks
-        (``autotune_rebenchmark_threshold``, from the effort profile: 1.5x the best at ``full``,
-        off at ``quick``), timed again together by Helion's ``rebenchmark``; their new latencies."""
-        members = {c: self.members[c] for c in dict.fromkeys([*fresh, *rivals]) if c in self.members}
-        if not any(self.search.should_rebenchmark(members[c]) for c in fresh if c in members):
-            return {}  # no fresh config near the best: nothing to verify
-        counts = {c: len(m.perfs) for c, m in members.items()}
-        self.search.rebenchmark_population(list(members.values()), desc="verifying top configs")
-        # a config whose second timing failed keeps its first (Helion's rebenchmark does the same)
-        return {c: m.perf for c, m in members.items() if len(m.perfs) > counts[c]}
-
-
-def _failure_reason(status: str) -> str:
-    return {
-        # Helion 1.5's benchmark subprocess also reports a crash (e.g. an illegal memory access)
-        # and an accuracy mismatch as "error"; its log names which one it was.
-        "error": "failed to compile or run, or gave wrong results (Helion's log says which)",
-        "timeout": "compile timed out",
-        "accuracy_error": "wrong results (Helion's accuracy check against the default config)",
-        "filtered": "filtered out by the user's config filter or the backend",
-    }.get(status, status)
-
-
 #: A seed config within this factor of the best measured is pinned into the final verification.
 PIN_WITHIN = 1.1
 #: Helion's own setting of its final verification's target time: when the user sets it, it wins.
-FINAL_TARGET_ENV = "HELION_AUTOTUNE_FINAL_REBENCHMARK_TARGET_MS"
+FINAL_TARGET_ENV = _FINAL_REBENCHMARK_TARGET_MS_ENV
 
 
 class OpenEvolveSearch(PopulationBasedSearch):
@@ -244,7 +163,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
             f"Starting OpenEvolveSearch: max_evaluations={s.max_evaluations}, max_seconds={s.max_seconds}, model={s.model or 'default'}"
         )
         space = HelionSpace(self.config_gen, self.config_spec)
-        backend = _HelionBackend(self, space)
+        backend = HelionBackend(self, space)
         warm = WarmStart.load(self, backend.validate)
         record = RunRecord(s.record_path)
         driver = SearchDriver(backend, self._options(space, warm), record, self.log, self.log.warning)
@@ -265,7 +184,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
             record.close()
 
     def _pin_finalists(
-        self, driver: SearchDriver[helion.Config], backend: _HelionBackend, configs: list[helion.Config]
+        self, driver: SearchDriver[helion.Config], backend: HelionBackend, configs: list[helion.Config]
     ) -> None:
         """Pin the default and the seeds that came within :data:`PIN_WITHIN` of the best into
         Helion's final verification, so a single noisy reading of a rival cannot beat them there

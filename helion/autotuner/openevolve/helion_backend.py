@@ -1,0 +1,102 @@
+"""Measuring for the driver through Helion: a Helion kernel's configs, validated by its space
+and timed by :class:`.search.OpenEvolveSearch` through Helion's ``benchmark_batch`` (parallel
+precompile, compile timeouts, accuracy check, subprocess isolation when enabled), with the
+configs a decision rests on timed again by Helion's ``rebenchmark``."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from helion.autotuner.base_search import PopulationMember
+from helion.autotuner.effort_profile import PATTERN_SEARCH_DEFAULTS
+
+from .measure import Measurement
+from .space import InvalidCandidate
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+    import random
+
+    import helion
+
+    from .search import OpenEvolveSearch
+    from .space import HelionSpace
+
+
+class HelionBackend:
+    """Driver backend: Helion configs, validated by the space, measured by the search."""
+
+    def __init__(self, search: OpenEvolveSearch, space: HelionSpace) -> None:
+        self.search = search
+        self.space = space
+        self.members: dict[helion.Config, PopulationMember] = {}
+
+    def key(self, candidate: helion.Config) -> Hashable:
+        return candidate
+
+    def validate(self, raw: dict[str, object]) -> helion.Config:
+        config = self.space.validate(raw)
+        if not self.search._backend_config_is_viable(config):
+            raise InvalidCandidate("the backend rules this config out for this kernel and device")
+        return config
+
+    def as_dict(self, candidate: helion.Config) -> dict[str, object]:
+        return self.space.to_plain(candidate)
+
+    def random(self, rng: random.Random) -> helion.Config:
+        del rng  # Helion's ConfigGeneration draws from its own seeded generator
+        return self.space.random()
+
+    def neighbors(self, candidate: helion.Config) -> list[helion.Config]:
+        return self.space.neighbors(candidate)
+
+    def measure(self, candidates: list[helion.Config], desc: str) -> list[Measurement]:
+        results = self.search.benchmark_batch(candidates, desc=desc, raise_if_no_viable_config=False)
+        first = not self.members
+        out: list[Measurement] = []
+        for candidate, r in zip(candidates, results, strict=True):
+            member = PopulationMember(
+                fn=r.fn,
+                perfs=[r.perf],
+                flat_values=self.space.config_gen.flatten(r.config),
+                config=r.config,
+                status=r.status,
+                compile_time=r.compile_time,
+            )
+            self.search._record_benchmarked_member(member)
+            self.members[candidate] = member
+            ok = r.status == "ok" and math.isfinite(r.perf)
+            reason = "" if ok else failure_reason(r.status)
+            out.append(Measurement(r.perf if ok else math.inf, "ok" if ok else r.status, reason, r.compile_time))
+        if first:  # as PatternSearch does after its first population (when adaptive timeouts are on)
+            self.search.set_adaptive_compile_timeout(
+                list(self.members.values()),
+                min_seconds=PATTERN_SEARCH_DEFAULTS.compile_timeout_lower_bound,
+                quantile=PATTERN_SEARCH_DEFAULTS.compile_timeout_quantile,
+            )
+        return out
+
+    def verify(self, fresh: list[helion.Config], rivals: list[helion.Config]) -> dict[Hashable, float]:
+        """PatternSearch's "verifying top configs", for the configs a decision rests on: the
+        fresh ones and their rivals that Helion's rebenchmark threshold picks
+        (``autotune_rebenchmark_threshold``, from the effort profile: 1.5x the best at ``full``,
+        off at ``quick``), timed again together by Helion's ``rebenchmark``; their new latencies."""
+        members = {c: self.members[c] for c in dict.fromkeys([*fresh, *rivals]) if c in self.members}
+        if not any(self.search.should_rebenchmark(members[c]) for c in fresh if c in members):
+            return {}  # no fresh config near the best: nothing to verify
+        counts = {c: len(m.perfs) for c, m in members.items()}
+        self.search.rebenchmark_population(list(members.values()), desc="verifying top configs")
+        # a config whose second timing failed keeps its first (Helion's rebenchmark does the same)
+        return {c: m.perf for c, m in members.items() if len(m.perfs) > counts[c]}
+
+
+def failure_reason(status: str) -> str:
+    return {
+        # Helion 1.5's benchmark subprocess also reports a crash (e.g. an illegal memory access)
+        # and an accuracy mismatch as "error"; its log names which one it was.
+        "error": "failed to compile or run, or gave wrong results (Helion's log says which)",
+        "timeout": "compile timed out",
+        "accuracy_error": "wrong results (Helion's accuracy check against the default config)",
+        "filtered": "filtered out by the user's config filter or the backend",
+    }.get(status, status)
