@@ -447,13 +447,14 @@ def convergence(path: Path) -> dict[str, object]:
 
 
 def plot(rows: list[dict[str, object]], out: Path) -> None:
+    """Each kernel's best latency over each search's wall time (Helion's CSV log), as PNG ``out``."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib not installed: no convergence.png")
+        print(f"matplotlib not installed (pip install matplotlib): no {out}")
         return
     kernels = sorted({str(r["kernel"]) for r in rows})
     fig, axes = plt.subplots(1, len(kernels), figsize=(4.5 * len(kernels), 3.6), squeeze=False)
@@ -467,7 +468,8 @@ def plot(rows: list[dict[str, object]], out: Path) -> None:
         ax.set_yscale("log")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "convergence.png", dpi=110)
+    fig.savefig(out, dpi=110)
+    print(f"picture: {out}")
 
 
 def main() -> None:
@@ -501,11 +503,13 @@ def main() -> None:
     )
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--report", nargs="+", default=None, metavar="RESULTS", help="measure nothing: print the table")
+    p.add_argument("--plot", default=None, metavar="PNG", help="with --report: draw best latency over wall time")
     a = p.parse_args()
     if a.report:
         rows = read_rows(a.report)
         table(rows)
-        plot(rows, Path(a.report[0]).parent)
+        if a.plot:
+            plot(rows, Path(a.plot))
         return
     os.environ["HELION_AUTOTUNE_EFFORT"] = a.effort
     results = Path(a.results)
