@@ -224,6 +224,11 @@ class WarmStart:
         self.store.add(self.shape, HistoryEntry(dict(config.config), cost, finite_default, date, str(summary["mode"])))
 
 
+def default_root() -> Path:
+    """The store's folder when ``history_dir`` is not set: ``openevolve-history`` in Helion's cache."""
+    return get_helion_cache_dir() / "openevolve-history"
+
+
 def _store(search: OpenEvolveSearch) -> HistoryStore | None:
     """The store of the search's kernel and device; None (logged) when the source is unreadable."""
     fn = search.kernel_fn()
@@ -234,7 +239,7 @@ def _store(search: OpenEvolveSearch) -> HistoryStore | None:
         return None
     s, hardware = search.oe_settings, search._get_current_hardware_and_specialization()[0]
     return HistoryStore(
-        Path(s.history_dir) if s.history_dir else get_helion_cache_dir() / "openevolve-history",
+        Path(s.history_dir) if s.history_dir else default_root(),
         kernel=getattr(fn, "__qualname__", "kernel"),
         source_sha256=hashlib.sha256(source.encode("utf-8")).hexdigest(),
         device=f"{search.config_spec.backend_name}-{hardware or 'unknown'}",
