@@ -20,7 +20,7 @@ from helion.autotuner.openevolve.history import HistoryEntry
 from helion.autotuner.openevolve.history import HistoryStore
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORD = ROOT / "examples" / "results" / "records" / "h200_full_bias_grad_knowing_pair.record.jsonl.gz"
+RECORD = ROOT / "examples" / "results" / "records" / "h200_bias_grad_pair_knowing.record.jsonl.gz"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -30,7 +30,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 def test_report_prints_what_the_search_did(capsys: pytest.CaptureFixture[str]) -> None:
     out = run(capsys, "report", str(RECORD), "--no-plot")
-    assert "== h200_full_bias_grad_knowing_pair" in out
+    assert "== h200_bias_grad_pair_knowing" in out
     assert "mode openevolve; stopped: refinement converged and the last 8 LLM answers brought nothing better" in out
     assert "168 configs measured (0 failed), 0 invalid: default 1, seed 1, llm 21, refine 145" in out
     assert "LLM: 9 calls, 0 failed, 9 answers used, 1 improved the best" in out
@@ -45,12 +45,13 @@ def test_report_prints_what_the_search_did(capsys: pytest.CaptureFixture[str]) -
     ], out
     last = out.splitlines()[-1].split()
     assert last == [
-        "h200_full_bias_grad_knowing_pair",
+        "h200_bias_grad_pair_knowing",
         "97.4",
         "168",
         "9",
         "18803",
         "4137",
+        "2089",  # prompt tokens per call
         "0.0436",
         "10.208x",
         "openevolve",
@@ -61,7 +62,7 @@ def test_report_prints_what_the_search_did(capsys: pytest.CaptureFixture[str]) -
 def test_report_draws_the_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("matplotlib", reason="the picture needs matplotlib (the `plot` extra)")
     out = run(capsys, "report", str(RECORD), "--plot-dir", str(tmp_path / "pictures"))
-    png = tmp_path / "pictures" / "h200_full_bias_grad_knowing_pair.png"
+    png = tmp_path / "pictures" / "h200_bias_grad_pair_knowing.png"
     assert f"picture: {png}" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

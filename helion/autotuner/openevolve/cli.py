@@ -181,7 +181,9 @@ def describe(run: Run) -> list[str]:
         f"time: wall {_s(s.get('wall_s'))} s = measuring {_s(s.get('measure_s'))} s (of it timing configs again "
         f"{_s(s.get('verify_s'))} s) + waiting for the LLM {_s(s.get('llm_wait_s'))} s + startup "
         f"{_s(s.get('startup_s'))} s + Helion's final selection {_s(s.get('finalize_s'))} s + other "
-        f"{_s(s.get('other_s'))} s" + (f"; device busy {busy:.0%}" if busy is not None else "")
+        f"{_s(s.get('other_s'))} s"
+        + (f"; device busy {busy:.0%}" if busy is not None else "")
+        + f"; compile time summed over configs {_s(s.get('compile_sum_s'))} s"
     )
     errors = [line for line in run.lines if line.get("kind") == "llm_error"]
     if errors:
@@ -216,15 +218,16 @@ def table(runs: Sequence[Run]) -> list[str]:
     """One row per run: what it cost and what it found."""
     out = [
         f"{'record':<44} {'wall s':>7} {'configs':>7} {'LLM calls':>9} {'prompt tokens':>13} "
-        f"{'completion tokens':>17} {'best ms':>8} {'x default':>9}  mode"
+        f"{'completion tokens':>17} {'prompt/call':>11} {'best ms':>8} {'x default':>9}  mode"
     ]
     for run in runs:
         s = run.last("summary")
-        speedup = _num(s.get("speedup"))
+        speedup, calls, prompt = _num(s.get("speedup")), s.get("llm_calls"), s.get("prompt_tokens")
+        per_call = f"{prompt / calls:.0f}" if isinstance(calls, int) and calls and isinstance(prompt, int) else "-"
         out.append(
-            f"{run.name:<44} {_s(s.get('wall_s')):>7} {s.get('evaluations', '-'):>7} {s.get('llm_calls', '-'):>9} "
-            f"{s.get('prompt_tokens', '-'):>13} {s.get('completion_tokens', '-'):>17} {_ms(s.get('best_cost')):>8} "
-            f"{f'{speedup:.3f}x' if speedup else '-':>9}  {s.get('mode', 'unfinished')}"
+            f"{run.name:<44} {_s(s.get('wall_s')):>7} {s.get('evaluations', '-'):>7} {calls or '-':>9} "
+            f"{s.get('prompt_tokens', '-'):>13} {s.get('completion_tokens', '-'):>17} {per_call:>11} "
+            f"{_ms(s.get('best_cost')):>8} {f'{speedup:.3f}x' if speedup else '-':>9}  {s.get('mode', 'unfinished')}"
         )
     return out
 
