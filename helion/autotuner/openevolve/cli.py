@@ -413,9 +413,15 @@ def history(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="helion-openevolve", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="helion-openevolve",
+        description="Read what OpenEvolve searches of Helion kernels did (their run records), and look after "
+        "the history store of their picks.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("report", help="what each search of the run records did; a PNG of it where matplotlib is")
+    r = sub.add_parser(
+        "report", help="what each search of the run records did; a PNG of it where matplotlib is installed"
+    )
     r.add_argument("records", nargs="+", metavar="RECORD", help="run record (.jsonl or .jsonl.gz)")
     r.add_argument("--plot-dir", default=".", help="where the pictures go, RECORD-NAME.png (default: here)")
     r.add_argument("--no-plot", action="store_true", help="print only, draw nothing")
