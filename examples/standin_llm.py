@@ -22,15 +22,23 @@ Modes (server attribute ``mode``, or per request through the model name ``standi
 
 - text: ``neighbors``, ``random``, ``knowing`` (the ``known_configs`` first, then their
   neighbours), ``invalid``, ``garbage``, ``empty``, ``huge``, ``code`` (see standin_answers);
-- transport: ``error500``, ``error429`` (with ``Retry-After: 1``), ``hang`` (no answer until
+- transport: ``error500``, ``error429`` (with ``Retry-After: 1``), ``error401`` (OpenAI's
+  ``invalid_api_key``), ``error404`` (OpenAI's ``model_not_found``), ``hang`` (no answer until
   the server stops), ``drop`` (connection closed);
 - faults over a text mode BASE (default ``neighbors``): ``fail_after:N[:BASE]`` answers its
   first N requests in BASE, then HTTP 500 on every later one; ``error500_alternate[:BASE]``
-  answers its odd-numbered requests (1st, 3rd, ...) in BASE and the even ones with HTTP 500.
-  Each fault mode counts its own requests.
+  answers its odd-numbered requests (1st, 3rd, ...) in BASE and the even ones with HTTP 500;
+  ``error429_alternate[:BASE]`` the same with HTTP 429 (``Retry-After: 1``);
+  ``context:N[:BASE]`` answers a prompt of at most N characters in BASE and a longer one with
+  HTTP 400 ``context_length_exceeded``. Each fault mode counts its own requests.
 
-CLI: ``python examples/standin_llm.py --port 8011 [--mode MODE] [--known FILE]`` (``--known``: a
-JSON list of configs, or a run record ``.jsonl`` whose best ``ok`` evaluations are known).
+Errors have OpenAI's body (``{"error": {"message", "type", "param", "code"}}``). With ``api_key``
+set, a request without ``Authorization: Bearer <api_key>`` gets HTTP 401 ``invalid_api_key``, as
+OpenAI answers a wrong key.
+
+CLI: ``python examples/standin_llm.py --port 8011 [--mode MODE] [--known FILE] [--api-key KEY]``
+(``--known``: a JSON list of configs, or a run record ``.jsonl`` whose best ``ok`` evaluations are
+known).
 """
 
 from __future__ import annotations
@@ -58,9 +66,9 @@ if TYPE_CHECKING:
 
 Config = dict[str, Any]
 
-TRANSPORT_MODES = ("error500", "error429", "hang", "drop")
+TRANSPORT_MODES = ("error500", "error429", "error401", "error404", "hang", "drop")
 MODES = TEXT_MODES + TRANSPORT_MODES
-FAULT_MODES = ("fail_after", "error500_alternate")
+FAULT_MODES = ("fail_after", "error500_alternate", "error429_alternate", "context")
 
 HANG_LIMIT_S = 600.0
 RECORD_LIMIT = 200
@@ -68,7 +76,8 @@ KNOWN_FROM_RECORD = 4
 
 
 class Mode(NamedTuple):
-    """A parsed mode: its name, the text mode a fault mode answers in, fail_after's N."""
+    """A parsed mode: its name, the text mode a fault mode answers in, fail_after's or
+    context's N."""
 
     name: str
     base: str
@@ -77,21 +86,21 @@ class Mode(NamedTuple):
 
 def parse_mode(text: str) -> Mode:
     """``neighbors`` / ``error500`` / ``fail_after:3`` / ``fail_after:3:knowing`` /
-    ``error500_alternate[:BASE]`` as a Mode; ValueError for anything else."""
+    ``error500_alternate[:BASE]`` / ``context:4000[:BASE]`` as a Mode; ValueError for anything else."""
     name, *args = text.split(":")
     if name in MODES and not args:
         return Mode(name, name)
-    if name == "fail_after" and args and args[0].isdigit() and len(args) <= 2:
+    if name in ("fail_after", "context") and args and args[0].isdigit() and len(args) <= 2:
         base = args[1] if len(args) == 2 else "neighbors"
         if base in TEXT_MODES:
             return Mode(name, base, int(args[0]))
-    if name == "error500_alternate" and len(args) <= 1:
+    if name in ("error500_alternate", "error429_alternate") and len(args) <= 1:
         base = args[0] if args else "neighbors"
         if base in TEXT_MODES:
             return Mode(name, base)
     raise ValueError(
-        f"unknown standin mode {text!r}; expected one of {MODES}, fail_after:N[:BASE] or "
-        f"error500_alternate[:BASE] with BASE one of {TEXT_MODES}"
+        f"unknown standin mode {text!r}; expected one of {MODES}, fail_after:N[:BASE], context:N[:BASE], "
+        f"error500_alternate[:BASE] or error429_alternate[:BASE] with BASE one of {TEXT_MODES}"
     )
 
 
@@ -248,13 +257,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def reply_error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        payload = {"error": {"message": message, "type": "standin_error", "code": status}}
+    def reply_error(
+        self, status: int, message: str, headers: dict[str, str] | None = None, *, code: str | None = None
+    ) -> None:
+        """An error with OpenAI's body; ``code`` is OpenAI's (``invalid_api_key``, ...), else the status."""
+        error_type = "invalid_request_error" if code else "standin_error"
+        payload = {"error": {"message": message, "type": error_type, "param": None, "code": code or status}}
         self.reply_json(status, payload, headers)
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
-            ids = ["standin", *(f"standin:{m}" for m in (*MODES, "error500_alternate"))]
+            ids = ["standin", *(f"standin:{m}" for m in (*MODES, "error500_alternate", "error429_alternate"))]
             data = [{"id": i, "object": "model", "created": 0, "owned_by": "standin"} for i in ids]
             self.reply_json(200, {"object": "list", "data": data})
         else:
@@ -299,10 +312,12 @@ class StandinLLM:
         port: int = 0,
         *,
         known_configs: Sequence[Config] = (),
+        api_key: str | None = None,
     ) -> None:
         if parse_mode(mode).base == "knowing" and not known_configs:
             raise ValueError("mode 'knowing' needs known_configs")
         self.mode = mode
+        self.api_key = api_key  # None: any key (or none) is accepted
         self.latency_s = latency_s
         self.host = host
         self.port = port
@@ -398,15 +413,17 @@ class StandinLLM:
             return model.split(":", 1)[1]
         return self.mode
 
-    def _answer_mode(self, text: str) -> str:
+    def _answer_mode(self, text: str, prompt_chars: int) -> str:
         """The text or transport mode this request gets; a fault mode counts it first."""
         mode = parse_mode(text)
         if mode.name not in FAULT_MODES:
             return mode.name
+        if mode.name == "context":
+            return "error400_context" if prompt_chars > mode.limit else mode.base
         with self._lock:
             count = self._fault_counts[text] = self._fault_counts.get(text, 0) + 1
         failing = count > mode.limit if mode.name == "fail_after" else count % 2 == 0
-        return "error500" if failing else mode.base
+        return ("error429" if mode.name == "error429_alternate" else "error500") if failing else mode.base
 
     def _sleep(self, seconds: float) -> bool:
         """Sleep, interruptible by stop(); True when the server is stopping."""
@@ -416,8 +433,11 @@ class StandinLLM:
         """Answer one request of either API according to its mode."""
         exchange = api.split(body)
         number, rng = self._record(exchange.messages)
+        if self.api_key is not None and handler.headers.get("Authorization") != f"Bearer {self.api_key}":
+            handler.reply_error(401, "standin: incorrect API key provided", code="invalid_api_key")
+            return
         try:
-            mode = self._answer_mode(self.mode_for(body.get("model")))
+            mode = self._answer_mode(self.mode_for(body.get("model")), exchange.chars)
         except ValueError as e:
             handler.reply_error(400, str(e))
             return
@@ -441,6 +461,18 @@ def _reply_429(_llm: StandinLLM, handler: _Handler) -> None:
     handler.reply_error(429, "standin: simulated rate limit", {"Retry-After": "1"})
 
 
+def _reply_401(_llm: StandinLLM, handler: _Handler) -> None:
+    handler.reply_error(401, "standin: incorrect API key provided", code="invalid_api_key")
+
+
+def _reply_404(_llm: StandinLLM, handler: _Handler) -> None:
+    handler.reply_error(404, "standin: the model does not exist", code="model_not_found")
+
+
+def _reply_400_context(_llm: StandinLLM, handler: _Handler) -> None:
+    handler.reply_error(400, "standin: the prompt is over the context", code="context_length_exceeded")
+
+
 def _hang(llm: StandinLLM, handler: _Handler) -> None:
     """Answer nothing until the server stops (at most HANG_LIMIT_S), then drop."""
     deadline = time.monotonic() + HANG_LIMIT_S
@@ -452,6 +484,9 @@ def _hang(llm: StandinLLM, handler: _Handler) -> None:
 _TRANSPORT: dict[str, Callable[[StandinLLM, _Handler], None]] = {
     "error500": _reply_500,
     "error429": _reply_429,
+    "error401": _reply_401,
+    "error404": _reply_404,
+    "error400_context": _reply_400_context,
     "hang": _hang,
 }
 
@@ -478,11 +513,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--known-top", type=int, default=KNOWN_FROM_RECORD, help="configs taken from a run record")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--api-key", default=None, help="answer HTTP 401 to requests without this key")
     args = parser.parse_args(argv)
     known = load_known(args.known, args.known_top) if args.known else []
     mode = args.mode or ("knowing" if args.known else "neighbors")
     try:
-        llm = StandinLLM(mode, args.latency, args.seed, args.host, args.port, known_configs=known).start()
+        llm = StandinLLM(
+            mode, args.latency, args.seed, args.host, args.port, known_configs=known, api_key=args.api_key
+        ).start()
     except ValueError as e:
         parser.error(str(e))
     print(f"{llm.url} (mode {mode}, {len(known)} known configs)", flush=True)

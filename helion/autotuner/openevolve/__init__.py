@@ -18,14 +18,15 @@ Read the modules in the order the data flows:
 4. ``paths``: PatternSearch-style refinement paths, started from the best configs of any source.
 5. ``measure``: the table of every result and the evaluation budget; ``record`` writes each
    result, the time split and the summary to the run record (and reads records back).
-6. ``llm_channel`` (in OpenEvolve's workers) reports every LLM request as an event;
-   ``llm_events`` turns the events into counters and the failure verdict that ends the LLM's
-   part of the search.
+6. ``llm_channel`` (in OpenEvolve's workers) owns the LLM client's retries, by what
+   ``llm_faults`` makes of each error (permanent, transient, rate limit), and reports every HTTP
+   attempt as an event; ``llm_events`` turns the events into counters and the failure verdict
+   that ends the LLM's part of the search.
 7. ``stop_rule``: the one place that decides when the search stops, and why, and when the
    paths behind a settled best that the LLM or history brought end (knowledge first).
 
 Two kinds of module live here: engine-side modules (``program``, ``feedback``, ``server``,
-``llm_channel``, ``engine``, ``launcher``, ``session``, ``options``, ``measure``, ``paths``,
+``llm_channel``, ``llm_faults``, ``engine``, ``launcher``, ``session``, ``options``, ``measure``, ``paths``,
 ``proposals``, ``llm_events``, ``stop_rule``, ``driver``, ``record``) use only the standard
 library and ``openevolve``; the OpenEvolve process imports this package under a private name, so
 it never imports ``helion`` or ``torch``. Helion-side modules (``settings``, ``space``,

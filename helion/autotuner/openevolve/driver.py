@@ -99,9 +99,13 @@ class SearchDriver(Generic[C]):
 
     @property
     def mode(self) -> str:
-        """``openevolve`` once an LLM answer was used and the LLM never failed; ``fallback``
-        when it failed (answers used before that are counted in the summary); ``no_llm_answer``
-        when no answer arrived before the search ended."""
+        """How the LLM took part, by one rule: ``fallback`` when the search went on without it
+        (the verdict of :class:`.llm_events.LLMState`, or OpenEvolve not starting; the reason is
+        ``fallback_reason``, and answers used before it are counted in the summary);
+        ``openevolve`` when it never did and at least one LLM answer was used; ``no_llm_answer``
+        when it never did and no answer was used. Failed requests that did not end the LLM's
+        part (retried, or fewer than ``max_llm_failures`` in a row) and rate limits leave the
+        mode ``openevolve``: the summary's ``llm_errors`` counts them."""
         if self.fallback_reason:
             return "fallback"
         return "openevolve" if self.record.counters.llm_answers_used > 0 else "no_llm_answer"
@@ -270,9 +274,12 @@ class SearchDriver(Generic[C]):
 
     # -- the LLM's health ----------------------------------------------------------------------
     def _poll_llm(self) -> None:
-        """Read the engine's events; fall back once the LLM or OpenEvolve has failed."""
+        """Read the engine's events; fall back once the LLM or OpenEvolve has failed. Once the
+        search has stopped, the engine ends first: every request that left is then counted."""
         if not self.session.running or self.fallback_reason:
             return
+        if self.stop_reason is not None:
+            self.session.shut()
         for event in self.session.events():
             self.llm.on_event(event)
         if not self.llm.engine_finished and (ended := self.session.ended_without_word()) is not None:

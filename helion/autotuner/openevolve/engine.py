@@ -46,6 +46,18 @@ evaluate = ObjectiveFactory({address!r}, {authkey_hex!r}, {timeout_s!r}, {max_ca
 """
 
 
+DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_API_BASE = "https://api.openai.com/v1"
+
+
+def job_endpoint(oe: dict[str, Any]) -> tuple[str, str, str | None] | None:
+    """The (api_base, model, api_key) :func:`build_config` gives the job's one model; None when
+    an OpenEvolve YAML file decides the models."""
+    if oe.get("yaml_path"):
+        return None
+    return oe.get("api_base") or DEFAULT_API_BASE, oe.get("model") or DEFAULT_MODEL, oe.get("api_key")
+
+
 def _die_with_parent() -> None:
     """Standard input is the user's process's pipe: when it closes, end the whole group."""
     with contextlib.suppress(OSError, ValueError):
@@ -64,7 +76,7 @@ def build_config(job: dict[str, Any]) -> Any:
     oe = job["openevolve"]
     config = Config.from_yaml(oe["yaml_path"]) if oe.get("yaml_path") else Config()
     if oe.get("model") or not config.llm.models:
-        config.llm.models = [LLMModelConfig(name=oe.get("model") or "gpt-4o-mini", weight=1.0)]
+        config.llm.models = [LLMModelConfig(name=oe.get("model") or DEFAULT_MODEL, weight=1.0)]
         config.llm.evaluator_models = []
     llm_params = {
         "api_base": oe.get("api_base"),
@@ -75,10 +87,16 @@ def build_config(job: dict[str, Any]) -> Any:
         "retry_delay": oe.get("llm_retry_delay_s"),
     }
     config.llm.update_model_params({k: v for k, v in llm_params.items() if v is not None}, overwrite=True)
-    config.llm.update_model_params({"api_base": "https://api.openai.com/v1"})
+    config.llm.update_model_params({"api_base": DEFAULT_API_BASE})
     config.llm.update_model_params({"api_key": oe.get("api_key")}, overwrite=oe.get("api_key") is not None)
     for model in config.llm.models:  # every request is reported to the user's process
-        model.init_client = ChannelClientFactory(job["address"], job["authkey_hex"], model.init_client)
+        model.init_client = ChannelClientFactory(
+            job["address"],
+            job["authkey_hex"],
+            model.init_client,
+            state_dir=job.get("llm_state_dir"),
+            salt_hex=job.get("endpoint_salt", ""),
+        )
     config.llm.evaluator_models = list(config.llm.models)
     config.language = "python"
     config.diff_based_evolution = bool(oe.get("diff_based", False))

@@ -1,29 +1,59 @@
 """What the user's process knows of the LLM: built from the engine's events only.
 
 Events arrive from the OpenEvolve process (``started``, ``engine_error``, ``engine_finished``)
-and from the LLM clients in its workers (``llm_request``, ``llm_answer``, ``llm_error``; see
-:mod:`.llm_channel`), each stamped with the time the user's process received it.
-:class:`LLMState` turns them into the run record's counters (LLM calls, failures, tokens),
-the times the loop needs (requests in flight, when the next answer is due), and the one
-verdict that ends the LLM's part of a search: :attr:`LLMState.failure`, set when the LLM failed
-``max_failures`` times in a row or when OpenEvolve itself failed. Nothing here reads
-OpenEvolve's log text.
+and from the LLM clients in its workers (``llm_request``, ``llm_answer``, ``llm_error``,
+``llm_skipped``; see :mod:`.llm_channel`), each stamped with the time the user's process
+received it. :class:`LLMState` turns them into the run record's counters, the times the loop
+needs (requests in flight, when the next answer is due), and the one verdict that ends the LLM's
+part of a search: :attr:`LLMState.failure`.
+
+Counters: ``llm_calls`` is every HTTP attempt that left (answered, failed, rate-limited, or cut
+off when the search ended), so it equals the requests the endpoint received; ``llm_errors`` the
+failed ones, a retried attempt included; a rate-limited attempt (429) is neither an answer nor
+an error (its record line is ``llm_rate_limited``).
+
+The verdict, by the channel's classification (:mod:`.llm_faults`): the first permanent error
+(a refused key, an unknown model, a bad request) ends the LLM's part at once, with the line the
+channel wrote (cause and fix); ``max_failures`` requests failed in a row (transient errors, after
+the channel's retries) end it too, as does OpenEvolve failing. A refused key or unknown model
+is also remembered for this process (:func:`refused_before`): a later search that would ask
+the same address, model and key goes on without the LLM and sends nothing. The registry holds
+keyed hashes (:func:`.llm_channel.endpoint_fingerprint` with this process's salt), never a key.
 
 "In a row" follows the order in which requests left, not the order their outcomes arrived:
 OpenEvolve's workers send requests in parallel, and a failure comes back at once while an
 answer takes the LLM's time, so an endpoint that fails every other request would otherwise
 look like one failing every request. The streak is the run of failed requests among the latest
 ones that came back; a request answered, or one that left before them and is still in flight,
-ends it (requests that left after the latest outcome are not known yet and do not count).
+ends it (requests that left after the latest outcome are not known yet and do not count). An
+attempt the channel sent again, and a rate-limited one, neither extend nor end it: its request
+is still on its way. Nothing here reads OpenEvolve's log text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 import math
+import secrets
 import statistics
 
+from .llm_channel import endpoint_fingerprint
 from .record import RunRecord
+
+#: This process's salt for endpoint fingerprints (sent to OpenEvolve's workers in the job).
+ENDPOINT_SALT = secrets.token_hex(16)
+#: Endpoints that refused for good in this process: fingerprint -> the line that said why.
+_REFUSED: dict[str, str] = {}
+
+
+def refused_endpoints() -> dict[str, str]:
+    """Fingerprints of the endpoints that refused in this process, and the line that said why."""
+    return dict(_REFUSED)
+
+
+def refused_before(api_base: str, model: str, api_key: str | None) -> str | None:
+    """Why this endpoint refused earlier in this process, or None."""
+    return _REFUSED.get(endpoint_fingerprint(ENDPOINT_SALT, api_base, model, api_key))
 
 
 class LLMState:
@@ -36,7 +66,9 @@ class LLMState:
         self.sent_at: dict[str, float] = {}  # request -> when it left
         self.outcomes: dict[str, str] = {}  # request -> "in_flight", "answered" or "failed", as they left
         self.latencies: list[float] = []
+        self.answered = 0
         self.last_error: str | None = None
+        self._said: set[str] = set()  # the one-time lines already said (rate limit, shorter prompt)
         self.failure: str | None = None  # why the LLM's part of the search ended, if it failed
         self.engine_finished = False
         #: seconds from the search's start to its first LLM request and first answer
@@ -45,13 +77,14 @@ class LLMState:
 
     @property
     def answers(self) -> int:
-        return self.record.counters.llm_calls - self.record.counters.llm_errors
+        return self.answered
 
     def on_event(self, event: dict[str, object]) -> None:
         kind = event.get("event")
         now = float(event.get("received_at") or 0.0)  # type: ignore[arg-type]
         request = str(event.get("request"))
         if kind == "llm_request":
+            self.record.counters.llm_calls += 1
             self.sent_at[request] = now
             self.outcomes[request] = "in_flight"
             if self.first_request_s is None:
@@ -60,6 +93,8 @@ class LLMState:
             self._on_answer(request, event, now)
         elif kind == "llm_error":
             self._on_error(request, event)
+        elif kind == "llm_skipped":
+            self._on_skipped(event)
         elif kind == "engine_error":
             self._on_engine_error(str(event.get("error")))
         elif kind == "engine_finished":
@@ -70,7 +105,7 @@ class LLMState:
 
     def _on_answer(self, request: str, event: dict[str, object], now: float) -> None:
         c = self.record.counters
-        c.llm_calls += 1
+        self.answered += 1
         c.prompt_tokens += int(event.get("prompt_tokens") or 0)  # type: ignore[call-overload]
         c.completion_tokens += int(event.get("completion_tokens") or 0)  # type: ignore[call-overload]
         self.latencies.append(float(event.get("latency_s") or 0.0))  # type: ignore[arg-type]
@@ -79,31 +114,65 @@ class LLMState:
             self.first_answer_s = round(now - self.record.start, 3)
 
     def _on_error(self, request: str, event: dict[str, object]) -> None:
-        c = self.record.counters
-        c.llm_calls += 1
-        c.llm_errors += 1
-        self.outcomes[request] = "failed"
+        category, retry = event.get("category") or "transient", bool(event.get("retry"))
+        self.outcomes[request] = "retried" if retry else "failed"
+        fields = {k: event.get(k) for k in ("error_class", "status", "code", "category", "retry", "model")}
+        if category == "rate_limit":  # not a failure while the request waits it out
+            self.record.write("llm_rate_limited", retry_after_s=event.get("retry_after_s"), **fields)
+            line = f"the LLM endpoint limits the request rate ({event.get('cause')}); requests wait as it asks"
+            self._say_once("rate_limit", f"{line} and do not count as failures")
+            if retry:
+                return
+        else:
+            self.record.counters.llm_errors += 1
+            self.record.write(
+                "llm_error",
+                message=event.get("message"),
+                timeout=event.get("timeout"),
+                latency_s=event.get("latency_s"),
+                cause=event.get("cause"),
+                **fields,
+            )
         self.last_error = f"{event.get('error_class')}: {event.get('message') or 'no message'}"
-        self.record.write(
-            "llm_error",
-            error_class=event.get("error_class"),
-            message=event.get("message"),
-            timeout=event.get("timeout"),
-            latency_s=event.get("latency_s"),
-            model=event.get("model"),
-        )
+        if category == "permanent":
+            return self._on_permanent(event, retry)
+        if retry:
+            return
         streak = self.failure_streak()
         if self.failure is None:  # after the verdict the fallback line says it all
             self.warn(f"OpenEvolve search: an LLM request failed ({self.last_error}); {streak} in a row")
         if streak >= self.max_failures and self.failure is None:
             self.failure = f"the LLM failed {streak} requests in a row (last: {self.last_error})"
 
+    def _on_permanent(self, event: dict[str, object], retry: bool) -> None:
+        """A request no retry can fix: the verdict at once (or, for a prompt over the model's
+        context sent again shorter, one line); a refused endpoint is remembered for the process."""
+        cause = str(event.get("cause") or self.last_error)
+        if retry:
+            self._say_once("shorter", f"{cause}; requests go on without OpenEvolve's program history")
+            return
+        if not event.get("context") and event.get("endpoint"):
+            _REFUSED.setdefault(str(event["endpoint"]), cause)
+        if self.failure is None:
+            self.failure = cause
+
+    def _on_skipped(self, event: dict[str, object]) -> None:
+        """A worker sent nothing: the endpoint had refused (in this search or process)."""
+        if self.failure is None:
+            self.failure = str(event.get("cause"))
+            self.record.write("llm_skipped", cause=self.failure, model=event.get("model"))
+
+    def _say_once(self, what: str, line: str) -> None:
+        if what not in self._said and self.failure is None:
+            self._said.add(what)
+            self.warn(f"OpenEvolve search: {line}")
+
     def failure_streak(self) -> int:
         """Failed requests among the latest ones, in the order they left (see the module docstring)."""
         streak, newest = 0, True
         for outcome in reversed(self.outcomes.values()):
-            if outcome == "in_flight" and newest:
-                continue  # left after the latest outcome: not known yet
+            if outcome == "retried" or (outcome == "in_flight" and newest):
+                continue  # sent again, or left after the latest outcome: not known yet
             newest = False
             if outcome != "failed":
                 break

@@ -85,6 +85,7 @@ class EvaluationServer:
         self._events: queue.Queue[dict[str, object]] = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._senders: list[threading.Thread] = []  # the threads reading event connections
         self._accept_thread = threading.Thread(target=self._accept_loop, name="openevolve-eval-accept", daemon=True)
         self._accept_thread.start()
 
@@ -116,6 +117,7 @@ class EvaluationServer:
             if not isinstance(message, dict):
                 return
             if message.get("kind") == "events":
+                self._senders.append(threading.current_thread())
                 self._pump_events(conn)
             elif message.get("kind") == "evaluate":
                 reply = self._take_first_reply()
@@ -155,6 +157,13 @@ class EvaluationServer:
             except queue.Empty:
                 break
         return out
+
+    def wait_for_senders(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` until every event connection has ended (its sender gone):
+        the events they had sent are then all received."""
+        deadline = time.monotonic() + timeout_s
+        for thread in list(self._senders):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def drain_events(self) -> list[dict[str, object]]:
         events: list[dict[str, object]] = []

@@ -3,9 +3,14 @@
 :meth:`EngineSession.start` checks that OpenEvolve can run at all (installed, a key or a YAML),
 opens the :class:`.server.EvaluationServer` in a private temporary folder and starts the engine
 (:class:`.launcher.EngineProcess`) with its job; it returns why it could not, so the driver goes
-on without the LLM. :meth:`EngineSession.shut` ends both (also mid-search, when the LLM
-failed); :meth:`EngineSession.close` also keeps OpenEvolve's folder where the user asked for it
-and removes the private one. Nothing of it outlives the search.
+on without the LLM. An endpoint that refused for good earlier in this process (a wrong key, an
+unknown model; :func:`.llm_events.refused_before`) is such a reason: no engine starts and no
+request is sent. The job also carries the folder in which the workers' LLM clients share marks
+(:mod:`.llm_channel`), seeded with every endpoint refused in this process, for the models an
+OpenEvolve YAML names. :meth:`EngineSession.shut` ends the engine first, then keeps the events
+that were still on their way (every request that left is counted) and closes the server (also
+mid-search, when the LLM failed); :meth:`EngineSession.close` also keeps OpenEvolve's folder
+where the user asked for it and removes the private one. Nothing of it outlives the search.
 """
 
 from __future__ import annotations
@@ -16,10 +21,21 @@ import shutil
 import tempfile
 import time
 
+from .engine import job_endpoint
 from .feedback import Reply
 from .launcher import EngineProcess
+from .llm_channel import STOP_MARK
+from .llm_events import ENDPOINT_SALT
+from .llm_events import refused_before
+from .llm_events import refused_endpoints
 from .server import EvaluationServer
 from .server import Proposal
+
+#: How long :meth:`EngineSession.shut` waits for the last events of a stopped engine.
+LAST_EVENTS_WAIT_S = 1.0
+#: How long a request that passed the channel's stop check before the mark was written takes,
+#: at most, to reach the endpoint: the engine ends this long after the mark.
+REQUEST_LEAVES_S = 0.3
 
 
 class EngineSession:
@@ -30,6 +46,7 @@ class EngineSession:
         self.workdir = Path(tempfile.mkdtemp(prefix="helion-openevolve-"))
         self.server: EvaluationServer | None = None
         self.engine: EngineProcess | None = None
+        self._last_events: list[dict[str, object]] = []
 
     @property
     def running(self) -> bool:
@@ -49,6 +66,8 @@ class EngineSession:
                 "address": self.server.address,
                 "authkey_hex": self.server.authkey.hex(),
                 "output_dir": str(self.workdir),
+                "llm_state_dir": str(self._llm_state_dir()),
+                "endpoint_salt": ENDPOINT_SALT,
             }
             self.engine = EngineProcess(full, self.workdir)
         except OSError as e:  # socket or process creation failed: go on without the LLM
@@ -56,11 +75,21 @@ class EngineSession:
             return f"could not start the OpenEvolve process: {type(e).__name__}: {e}"
         return None
 
+    def _llm_state_dir(self) -> Path:
+        """The workers' shared marks, seeded with the endpoints refused in this process."""
+        path = self.workdir / "llm-state"
+        path.mkdir(exist_ok=True)
+        for fingerprint, cause in refused_endpoints().items():
+            (path / f"refused-{fingerprint}").write_text(f"{cause}; found earlier in this process")
+        return path
+
     def take(self, timeout_s: float) -> list[Proposal]:
         return self.server.take(timeout_s, limit=64) if self.server is not None else []
 
     def events(self) -> list[dict[str, object]]:
-        return self.server.drain_events() if self.server is not None else []
+        """Events received since the last call (also those kept when the engine was shut)."""
+        events, self._last_events = self._last_events, []
+        return events + (self.server.drain_events() if self.server is not None else [])
 
     def ended_without_word(self) -> str | None:
         """Why the engine ended, if it is no longer running (its last events are read first)."""
@@ -70,13 +99,25 @@ class EngineSession:
         return self.engine.exit_reason()
 
     def shut(self) -> None:
-        """Answer every waiting program with ``finished`` and end the engine's process group."""
-        if self.server is not None:
-            self.server.close()
-            self.server = None
+        """End the engine's process group, keep its last events, and close the server (which
+        answers every waiting program with ``finished``).
+
+        An LLM request reports itself just before it leaves. So the workers are told first that
+        no request may leave (:data:`.llm_channel.STOP_MARK`), a request already past that check
+        gets :data:`REQUEST_LEAVES_S` to reach the endpoint, and the engine ends before the last
+        events are read: each request the endpoint receives is counted, and no other."""
         if self.engine is not None:
+            if self.engine.alive():
+                (self.workdir / "llm-state").mkdir(exist_ok=True)
+                (self.workdir / "llm-state" / STOP_MARK).touch()
+                time.sleep(REQUEST_LEAVES_S)
             self.engine.stop()
             self.engine = None
+        if self.server is not None:
+            self.server.wait_for_senders(LAST_EVENTS_WAIT_S)
+            self._last_events += self.server.drain_events()
+            self.server.close()
+            self.server = None
 
     def close(self) -> None:
         self.shut()
@@ -97,4 +138,7 @@ def _unavailable(job: dict[str, object]) -> str | None:
     oe = job.get("openevolve") or {}
     if not oe.get("api_key") and not oe.get("yaml_path"):  # type: ignore[union-attr]
         return "no API key: set OPENAI_API_KEY or HELION_OPENEVOLVE_API_KEY (any value for a local server)"
+    endpoint = job_endpoint(oe)  # type: ignore[arg-type]
+    if endpoint is not None and (cause := refused_before(*endpoint)) is not None:
+        return f"{cause}; found earlier in this process, so no request is sent"
     return None
