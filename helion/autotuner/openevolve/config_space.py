@@ -4,8 +4,13 @@
 runs the OpenEvolve process, the asynchronous loop, the budget, the fallback and the run
 record of the Helion search (:mod:`.driver`), with a backend whose candidates are dicts of
 the given choices and whose measurement is ``objective(config)`` in the calling process.
-Higher scores are better unless ``minimize=True``. An exception or a non-finite score is a
-failed evaluation, never a crash; a space that is not a mapping of non-empty lists of
+Higher scores are better unless ``minimize=True``. An objective is taken to be a timing, noisy:
+every decision between two configs calls it again for both, paired and interleaved, and decides
+on a difference beyond the noise measured from calling one config twice (:mod:`.compare`); these
+calls are not counted as evaluations. Pass ``exact=True`` for an objective that returns the same
+score for the same config every time (a computed cost, a simulation with a fixed seed): it is
+then called once per config and any difference above ``refine_min_improvement`` decides.
+An exception or a non-finite score is a failed evaluation, never a crash; a space that is not a mapping of non-empty lists of
 hashable values is refused up front with a clear error.
 """
 
@@ -20,6 +25,7 @@ import json
 import math
 import random
 
+from .driver import NOTHING_FASTER
 from .driver import SearchDriver
 from .measure import Measurement
 from .prompts import answer_rules
@@ -58,10 +64,17 @@ def _key_item(value: Hashable) -> tuple[str, Hashable]:
 
 
 class _DictBackend:
-    def __init__(self, space: dict[str, list[Hashable]], objective: Callable[[Config], float], minimize: bool) -> None:
+    def __init__(
+        self,
+        space: dict[str, list[Hashable]],
+        objective: Callable[[Config], float],
+        minimize: bool,
+        exact: bool = False,
+    ) -> None:
         self.space = space
         self.objective = objective
         self.minimize = minimize
+        self.exact = exact
         self.default: Config = {k: v[0] for k, v in space.items()}
 
     def key(self, candidate: Config) -> Hashable:
@@ -94,8 +107,11 @@ class _DictBackend:
     def measure(self, candidates: list[Config], desc: str) -> list[Measurement]:
         return [self._measure_one(c) for c in candidates]
 
-    def verify(self, fresh: list[Config], rivals: list[Config]) -> dict[Hashable, float]:
-        return {}  # the objective is called once per config
+    def retime(self, candidates: list[Config]) -> list[float] | None:
+        """The objective called again for each candidate, in order (None for an exact one)."""
+        if self.exact:
+            return None
+        return [m.cost if m.ok else math.nan for m in map(self._measure_one, candidates)]
 
     def _measure_one(self, config: Config) -> Measurement:
         try:
@@ -147,6 +163,7 @@ def tune_config_space(
     default: Mapping[str, Hashable] | None = None,
     known_configs: Sequence[Mapping[str, Hashable]] = (),
     description: str = "",
+    exact: bool = False,
     log: Callable[[str], None] = print,
     **settings: object,
 ) -> TuneResult:
@@ -155,14 +172,17 @@ def tune_config_space(
     ``default`` is the baseline config, measured first (speedups are relative to it); fields
     it leaves out, or all of them without it, take the first choice of their list.
     ``known_configs`` (e.g. an earlier search's picks) are measured with it; when one of them
-    is the best and nothing around it is faster, the search ends sooner. ``settings``
+    is the best and nothing around it is faster, the search ends sooner. ``exact``: the
+    objective returns the same score for the same config every time, so it is never called
+    twice for one config (by default it is taken to be a noisy timing; see the module
+    docstring). ``settings``
     are those of the Helion search (``model``, ``api_base``, ``api_key``,
     ``max_seconds``, ``strict``, ``record_path``, ...; also from ``HELION_OPENEVOLVE_*``).
     """
     space = validate_space(config_space)
     s = resolve_settings("config_space", max_evaluations=max_evaluations, **settings)
     seed = s.seed if s.seed is not None else random.randrange(2**31)
-    backend = _DictBackend(space, objective, minimize)
+    backend = _DictBackend(space, objective, minimize, exact)
     if default is not None:
         if not isinstance(default, Mapping):
             raise TypeError(f"default must be a dict of name -> choice, got {type(default).__name__}")
@@ -201,6 +221,8 @@ def tune_config_space(
         log(
             f"tune_config_space ({driver.mode}): {summary['evaluations']} evaluations, best score {score:.6g} with {best.candidate}"
         )
+        if summary["default_beaten"] is False:
+            log(f"tune_config_space: {NOTHING_FASTER} (timing noise {driver.measured.noise:.1%})")
         return TuneResult(
             dict(best.candidate), score, int(summary["evaluations"]), driver.mode, driver.fallback_reason, summary
         )  # type: ignore[call-overload]

@@ -59,6 +59,9 @@ from .stop_rule import knowledge_first
 
 C = TypeVar("C")
 
+#: The summary's word when the best config does not beat the default beyond the noise.
+NOTHING_FASTER = "no config is measurably faster than the default"
+
 
 class SearchDriver(Generic[C]):
     """Runs OpenEvolve against a backend with the asynchronous loop described above."""
@@ -77,10 +80,18 @@ class SearchDriver(Generic[C]):
         self.log = log
         self.warn = warn
         self.rng = random.Random(options.seed)
-        self.measured: Results[C] = Results(backend, record, options.max_evaluations)
+        self.measured: Results[C] = Results(
+            backend,
+            record,
+            options.max_evaluations,
+            min_improvement=options.refine_min_improvement,
+            decision_rounds=options.decision_rounds,
+        )
         self.llm = LLMState(record, options.max_llm_failures, warn)
-        self.credit = AnswerCredit(options.refine_min_improvement)
-        self.desk: ProposalDesk[C] = ProposalDesk(self.measured, self.credit, ratio_scores=options.ratio_scores)
+        self.credit = AnswerCredit()
+        self.desk: ProposalDesk[C] = ProposalDesk(
+            self.measured, self.credit, ratio_scores=options.ratio_scores, per_answer=options.candidates_per_program
+        )
         self.paths: RefinementPaths[C] = RefinementPaths(
             starts=options.refine_starts,
             steps=options.refine_steps,
@@ -122,6 +133,8 @@ class SearchDriver(Generic[C]):
             "stop_reason": self.stop_reason,
             "llm_answers_improved": self.credit.improved,
             "timing_noise": round(self.measured.noise, 5),
+            "retiming_rounds": self.measured.rounds,
+            "default_beaten": self.default_beaten(),
             "first_llm_request_s": self.llm.first_request_s,
             "first_llm_answer_s": self.llm.first_answer_s,
         }
@@ -143,7 +156,9 @@ class SearchDriver(Generic[C]):
             # and its first LLM requests are in flight: they start the refinement paths.
             first: list[tuple[C, Source]] = [(default, "default")]
             first += [(c, "history" if key(c) in known else "seed") for _, c in program]
+            t0 = time.perf_counter()
             self.measured.default = self.measured.measure(first, "default and seed configs")[0]
+            self.record.time.first_batch_s += time.perf_counter() - t0
             if not self.measured.default.measurement.ok:
                 self.warn(
                     f"the default config failed ({self.measured.default.measurement.reason}); "
@@ -196,6 +211,9 @@ class SearchDriver(Generic[C]):
             cap = self.stop.caps(now=time.perf_counter(), remaining_evaluations=self.measured.remaining)
             if cap is not None:
                 return self._end(cap)
+            if (known := self._knowledge_settled()) is not None:  # knowledge first: no more answers
+                self._end_paths_behind_knowledge()
+                return self._end(known)
             proposals = self.session.take(0.0) if self._llm_live() else []
             fill = self._fill()
             if proposals:
@@ -211,6 +229,7 @@ class SearchDriver(Generic[C]):
                     stagnant_answers=self.credit.stagnant,
                     next_answer_due=self.llm.next_answer_due(),
                     answers_used=self.record.counters.llm_answers_used,
+                    knowledge_settled=self._knowledge_settled(),
                 )
                 if decision == "stop":
                     return self._end(why)
@@ -237,17 +256,30 @@ class SearchDriver(Generic[C]):
         source: Source = "fallback" if self.fallback_reason else "random"
         return [(c, source) for c in self.measured.unseen(self._draws(want * 20), want)]
 
+    def _knowledge_settled(self) -> str | None:
+        """Why the search ends now that its best config, from knowledge, is settled; or None."""
+        best = self.measured.best
+        if best is None or not self.options.refinement or not self.paths.settled(self.measured):
+            return None
+        return knowledge_first(best.origin)
+
     def _end_paths_behind_knowledge(self) -> bool:
-        """End the live refinement paths behind a settled best that the LLM or history brought,
-        when the stop rule says knowledge leads; whether any ended."""
-        if (best := self.measured.best) is None:
+        """End the live refinement paths behind a settled best that the LLM or history brought
+        (knowledge first, :mod:`.stop_rule`); whether any ended."""
+        if (why := self._knowledge_settled()) is None or not (ended := self.paths.end_behind(self.measured)):
             return False
-        why = knowledge_first(best.origin, stagnant_answers=self.credit.stagnant, llm_live=self._llm_live())
-        if why is None or not (ended := self.paths.end_behind(self.measured)):
-            return False
+        best = self.measured.best
+        assert best is not None
         self.record.write("paths_ended", reason=why, paths=ended, best_cost=best.cost)
         self.log(f"OpenEvolve search: {why}; {ended} refinement path(s) behind it end")
         return True
+
+    def default_beaten(self) -> bool | None:
+        """The best config beats the default beyond the noise (None where nothing worked)."""
+        best, default = self.measured.best, self.measured.default
+        if best is None:
+            return None
+        return best is not default and (default is None or self.measured.beats(best, default))
 
     def _draws(self, n: int) -> Iterator[C]:
         """Up to ``n`` random candidates; a draw the backend cannot build is skipped."""

@@ -1,7 +1,7 @@
 """Measuring for the driver through Helion: a Helion kernel's configs, validated by its space
 and timed by :class:`.search.OpenEvolveSearch` through Helion's ``benchmark_batch`` (parallel
 precompile, compile timeouts, accuracy check, subprocess isolation when enabled), with the
-configs a decision rests on timed again by Helion's ``rebenchmark``."""
+configs a decision rests on timed again by Helion's ``rebenchmark``, together, in one round."""
 
 from __future__ import annotations
 
@@ -77,18 +77,24 @@ class HelionBackend:
             )
         return out
 
-    def verify(self, fresh: list[helion.Config], rivals: list[helion.Config]) -> dict[Hashable, float]:
-        """PatternSearch's "verifying top configs", for the configs a decision rests on: the
-        fresh ones and their rivals that Helion's rebenchmark threshold picks
-        (``autotune_rebenchmark_threshold``, from the effort profile: 1.5x the best at ``full``,
-        off at ``quick``), timed again together by Helion's ``rebenchmark``; their new latencies."""
-        members = {c: self.members[c] for c in dict.fromkeys([*fresh, *rivals]) if c in self.members}
-        if not any(self.search.should_rebenchmark(members[c]) for c in fresh if c in members):
-            return {}  # no fresh config near the best: nothing to verify
-        counts = {c: len(m.perfs) for c, m in members.items()}
-        self.search.rebenchmark_population(list(members.values()), desc="verifying top configs")
-        # a config whose second timing failed keeps its first (Helion's rebenchmark does the same)
-        return {c: m.perf for c, m in members.items() if len(m.perfs) > counts[c]}
+    def retime(self, candidates: list[helion.Config]) -> list[float] | None:
+        """PatternSearch's "verifying top configs" for the configs a decision rests on: timed
+        again together by Helion's ``rebenchmark`` (interleaved, or each in its own window where
+        Helion isolates benchmarks); a config listed twice is timed twice (a throwaway copy of
+        its member). None where Helion's effort turns re-timing off
+        (``autotune_rebenchmark_threshold`` below 1, as at ``quick``)."""
+        if self.search.settings.get_rebenchmark_threshold() < 1.0:
+            return None
+        members: list[PopulationMember] = []
+        for config in candidates:
+            m = self.members[config]
+            if any(x is m for x in members):  # its twin: the same compiled kernel, timed again
+                m = PopulationMember(fn=m.fn, perfs=[m.perf], flat_values=m.flat_values, config=m.config)
+            members.append(m)
+        counts = [len(m.perfs) for m in members]
+        self.search.rebenchmark(members, desc="verifying top configs")
+        # a config whose timing failed keeps its earlier cost (Helion's rebenchmark does the same)
+        return [m.perf if len(m.perfs) > n else math.nan for m, n in zip(members, counts, strict=True)]
 
 
 def failure_reason(status: str) -> str:

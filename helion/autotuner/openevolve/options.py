@@ -33,6 +33,7 @@ class DriverOptions:
     refine_steps: int
     refine_min_improvement: float
     refine_prune_ratio: float
+    decision_rounds: int  # paired re-timing rounds at most behind one decision
     converge_wait_s: float  # the longest a converged search waits for LLM answers
     first_answer_wait_s: float  # from the start: how long a converged search waits for the first answer
     engine_job: dict[str, object] = field(default_factory=dict)

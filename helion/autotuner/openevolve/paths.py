@@ -4,10 +4,12 @@ A *path* has an incumbent config. When a config becomes an incumbent, its path c
 neighbours (``Backend.neighbors``) that nothing measured or claimed before, as PatternSearch's
 paths share one ``visited`` set, so two paths that meet do not walk the same ground twice. The
 driver measures the claimed neighbours of every live path in its batches; once they are
-measured, a path moves to the best of them if that is faster than its incumbent by at least
-``min_improvement`` (relative, PatternSearch's ``min_improvement_delta``) and by more than the
-timing noise the search measured, and ends otherwise,
+measured, a path moves to the best of them if that beats its incumbent by the one comparison
+rule (:mod:`.compare`: by at least ``min_improvement``, PatternSearch's
+``min_improvement_delta``, and beyond the timing noise measured in paired re-timings). A
+neighbourhood that only ties the incumbent ends the path: it has converged. A path also ends
 when it claimed nothing new, or when its steps are spent (PatternSearch's ``max_generations``).
+Each move and each end is a ``decision`` line in the run record, with the verdict behind it.
 
 Where paths start: at the ``starts`` best configs of the first batch (the default and seeds, as
 PatternSearch's copies), then at every config that becomes the best measured without
@@ -18,10 +20,10 @@ go to the leading path, and the neighbours it claimed but had not measured are g
 path that reaches them later claims and measures them.
 
 The best config is *settled* once the path it was found on ended at a local optimum (its
-incumbent's whole claimed neighbourhood measured, none faster by ``min_improvement``): nothing
+incumbent's whole claimed neighbourhood measured, none faster beyond the noise): nothing
 around it is faster. The driver may then end the paths still walking behind it
-(:meth:`RefinementPaths.end_behind`) when the LLM's answers lead the search
-(:func:`.stop_rule.knowledge_first`).
+(:meth:`RefinementPaths.end_behind`) when it came from knowledge, an LLM answer or an earlier
+search's pick (:func:`.stop_rule.knowledge_first`).
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ import math
 from typing import Generic
 from typing import TypeVar
 
+from .compare import Verdict
+from .measure import VERIFY_PER_RIVAL
 from .measure import Result
 from .measure import Results
-from .measure import beats
 from .record import Source
 
 C = TypeVar("C")
@@ -88,13 +91,17 @@ class RefinementPaths(Generic[C]):
         best = measured.best
         if best is None:
             return
-        # PatternSearch's starting points at first; later, a best config that refinement did
-        # not find itself (its finds are its paths' moves): an LLM proposal, a random draw
+        # PatternSearch's starting points at first; later, a best config that no live path will
+        # move to: an LLM proposal, a random draw, or a path's find that beat the best while its
+        # own path ended (the path compared it with its incumbent, the best with the best)
         starts = [] if self.claimed else heapq.nsmallest(self.starts, measured.ok_entries(), key=lambda e: e.cost)
-        for entry in [*starts, best]:
+        for entry in starts:
             if entry.source != "refine":
                 self._start(measured, measured.backend.key(entry.candidate))
         self.live = [p for p in (self._step(measured, p) for p in self.live) if p is not None]
+        key = measured.backend.key(best.candidate)
+        if best.source != "refine" or not any(p.incumbent == self._claimer.get(key) for p in self.live):
+            self._start(measured, key)
         self._prune(measured, best.cost)
 
     def _step(self, measured: Results[C], path: Path) -> Path | None:
@@ -102,10 +109,13 @@ class RefinementPaths(Generic[C]):
         claimed = [measured.backend.key(n) for n in self.claimed[path.incumbent]]
         if any(k not in measured for k in claimed):
             return path  # still being measured
-        step = min((measured[k] for k in claimed if measured.trusted(measured[k])), key=lambda e: e.cost, default=None)
-        if step is None or not self._improves(measured, step, measured[path.incumbent]):
+        current = measured[path.incumbent]
+        step, v = self._best_neighbor(measured, current, claimed)
+        if step is None or v is None or not v.better:
             self._optima.add(path.incumbent)
-            return None  # a local optimum (up to the noise floor)
+            self._write(measured, "converged", current, step, v)
+            return None  # a local optimum: no neighbour beats it beyond the noise
+        self._write(measured, "move", current, step, v)
         if path.moves + 1 >= path.steps:
             return None  # the path's steps are spent
         key = measured.backend.key(step.candidate)
@@ -114,12 +124,44 @@ class RefinementPaths(Generic[C]):
         self._claim(measured, key, path.origin)
         return Path(key, path.moves + 1, path.steps, path.origin)
 
-    def _improves(self, measured: Results[C], step: Result[C], current: Result[C]) -> bool:
-        """``step`` is faster by at least ``min_improvement`` and by more than the timing noise
-        the search measured (:meth:`.measure.Results.margin`): a move on a gain within the noise
-        would only spend configs (on an H200, repeated second timings of one config move by a few
-        percent, PatternSearch's ``min_improvement`` is 0.1%)."""
-        return beats(step.cost, current.cost, measured.margin(self.min_improvement))
+    def _best_neighbor(
+        self, measured: Results[C], current: Result[C], claimed: list[Hashable]
+    ) -> tuple[Result[C] | None, Verdict | None]:
+        """The fastest neighbour of ``current`` that beats it (:meth:`.measure.Results.decide`,
+        which times the pair again while it is undecided), with its verdict; with none, the
+        fastest neighbour that looked faster and its verdict (a tie). Neighbours measured
+        before the path claimed them (another path's, the LLM's) count too: a path that ended
+        beside a faster config it never compared with would stop short."""
+        keys = dict.fromkeys(
+            [*claimed, *(measured.backend.key(n) for n in measured.backend.neighbors(current.candidate))]
+        )
+        near = sorted(
+            (measured[k] for k in keys if k in measured and measured.trusted(measured[k])), key=lambda e: e.cost
+        )
+        tie: tuple[Result[C] | None, Verdict | None] = (
+            (near[0], measured.compare(near[0], current)) if near else (None, None)
+        )
+        # the ones not already shown slower: a faster one may have had the slower timings so far
+        open_ = [e for e in near if not measured.compare(e, current, self.min_improvement).worse][:VERIFY_PER_RIVAL]
+        for i, entry in enumerate(open_):
+            v = measured.decide(entry, current, self.min_improvement)
+            if v.better:
+                return entry, v
+            tie = (entry, v) if i == 0 else tie
+        return tie
+
+    @staticmethod
+    def _write(measured: Results[C], what: str, current: Result[C], step: Result[C] | None, v: Verdict | None) -> None:
+        """A path's decision in the run record: its incumbent, the best neighbour, the verdict."""
+        measured.record.write(
+            "decision",
+            what=what,
+            incumbent=measured.backend.as_dict(current.candidate),
+            cost=current.cost,
+            neighbor=measured.backend.as_dict(step.candidate) if step is not None else None,
+            neighbor_cost=step.cost if step is not None else None,
+            **(v.record() if v is not None else {}),
+        )
 
     def _start(self, measured: Results[C], key: Hashable) -> None:
         if key not in self.claimed:

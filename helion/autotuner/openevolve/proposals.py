@@ -6,7 +6,14 @@ against the space (an invalid one is answered with its reason and recorded), dec
 new, and answers each program with per-candidate outcomes once they are measured. A program
 with nothing new (an answer of duplicates or invalid configs) is answered before the batch
 runs, so its OpenEvolve worker starts its next LLM request at once. Each measured answer is
-credited to :class:`.stop_rule.AnswerCredit`: it beat the best config measured before it, or not.
+credited to :class:`.stop_rule.AnswerCredit`: it beat the best config measured before it by the
+one comparison rule (:mod:`.compare`), or not.
+
+An LLM that brings nothing costs nothing: the share of a batch its answers get follows their
+yield. Each answer in a row that brought nothing better halves the new candidates measured of
+the next ones (at least one; an answer that beats the best restores them all), and until one
+answer has beaten the best, the answers that arrive together share one batch's room; the rest
+are answered ``skipped`` with that reason.
 """
 
 from __future__ import annotations
@@ -14,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Hashable
 from dataclasses import dataclass
-import math
 from typing import Generic
 from typing import TypeVar
 
@@ -40,7 +46,7 @@ def first_reply(count: int, *, ratio: bool) -> Reply:
 class _Candidate(Generic[C]):
     """One candidate of an answer: new, measured before (duplicate) or invalid (with why)."""
 
-    status: str  # "new", "duplicate" or "invalid"
+    status: str  # "new", "duplicate", "invalid" or "over_quota" (beyond the yield quota)
     candidate: C | None
     reason: str = ""
 
@@ -60,11 +66,17 @@ class _Answer(Generic[C]):
 class ProposalDesk(Generic[C]):
     """Validates, measures and answers the LLM's programs (see the module docstring)."""
 
-    def __init__(self, measured: Results[C], credit: AnswerCredit, *, ratio_scores: bool) -> None:
+    def __init__(self, measured: Results[C], credit: AnswerCredit, *, ratio_scores: bool, per_answer: int = 6) -> None:
         self.measured = measured
         self.credit = credit
         self.ratio_scores = ratio_scores
+        self.per_answer = per_answer  # new candidates measured per answer while the LLM yields
         self.record = measured.record
+
+    @property
+    def quota(self) -> int:
+        """New candidates measured per answer now (see the module docstring)."""
+        return max(1, self.per_answer >> self.credit.stagnant)
 
     def serve(
         self,
@@ -77,11 +89,19 @@ class ProposalDesk(Generic[C]):
         ``fill`` (refinement, random draws), and answer every proposal."""
         answers = [self._validate(p) for p in proposals]
         new: dict[Hashable, C] = {}
+        quota = self.quota
+        # until an answer has beaten the best, the answers of one batch share one batch's room
+        room = max(self.per_answer, batch_size) if self.credit.improved == 0 else len(answers) * quota
         for answer in answers:
+            taken = 0
             for item in answer.candidates:
                 if item.status == "new" and item.candidate is not None:
+                    if taken >= quota or len(new) >= room:
+                        item.status = "over_quota"
+                        continue
+                    taken += 1
                     new.setdefault(self.measured.backend.key(item.candidate), item.candidate)
-        best_before = self._best_cost()
+        best_before = self.measured.best
         for answer in answers:
             if not answer.new:
                 self._answer(answer, best_before)
@@ -95,10 +115,6 @@ class ProposalDesk(Generic[C]):
         for answer in answers:
             if answer.new:
                 best_before = self._answer(answer, best_before)
-
-    def _best_cost(self) -> float:
-        best = self.measured.best
-        return best.cost if best is not None else math.inf
 
     def _validate(self, proposal: Proposal) -> _Answer[C]:
         """The answer's candidates, validated against the space; invalid ones are recorded."""
@@ -121,11 +137,25 @@ class ProposalDesk(Generic[C]):
             )
         return _Answer(proposal, candidates)
 
-    def _answer(self, answer: _Answer[C], best_before: float) -> float:
-        """Reply to one program and credit it; the best cost after it (for the next one)."""
+    def _answer(self, answer: _Answer[C], best_before: Result[C] | None) -> Result[C] | None:
+        """Reply to one program and credit it; the best after it (for the next one)."""
         entries = [self._entry(item) for item in answer.candidates]
-        answer_best = min((e.cost for e in entries if e is not None and self.measured.trusted(e)), default=math.inf)
-        self.credit.credit(answer_best, best_before, self.measured.margin(self.credit.min_improvement))
+        trusted = [e for e in entries if e is not None and self.measured.trusted(e)]
+        answer_best = min(trusted, key=lambda e: e.cost, default=None)
+        better = self.measured.beats(answer_best, best_before)
+        self.credit.credit(better)
+        if answer_best is not None:
+            self.record.write(
+                "decision",
+                what="credit",
+                config=self.measured.backend.as_dict(answer_best.candidate),
+                cost=answer_best.cost,
+                before=best_before.cost if best_before is not None else None,
+                **{
+                    **(self.measured.compare(answer_best, best_before).record() if best_before else {}),
+                    "better": better,
+                },
+            )
         best = self.measured.best
         answer.proposal.reply(
             Reply(
@@ -138,7 +168,7 @@ class ProposalDesk(Generic[C]):
                 ratio=self.ratio_scores,
             )
         )
-        return min(best_before, answer_best)
+        return answer_best if better else best_before
 
     def _entry(self, item: _Candidate[C]) -> Result[C] | None:
         if item.candidate is None:
@@ -149,6 +179,12 @@ class ProposalDesk(Generic[C]):
         if item.candidate is None:
             return Outcome(index, "invalid", item.reason)
         plain = self.measured.backend.as_dict(item.candidate)
+        if item.status == "over_quota":
+            why = (
+                f"not measured: the LLM's answers brought nothing better {self.credit.stagnant} times in a row "
+                f"({self.credit.improved} improved the best), so only some candidates of each answer are"
+            )
+            return Outcome(index, "skipped", why, plain)
         if entry is None:
             return Outcome(index, "skipped", "the evaluation budget was spent", plain)
         m = entry.measurement

@@ -28,6 +28,7 @@ class TimeSplit:
 
     measure_s: float = 0.0  # inside Helion's benchmark path: compile + run (GPU busy)
     verify_s: float = 0.0  # the part of measure_s spent timing configs again (Helion's rebenchmark)
+    first_batch_s: float = 0.0  # the part of measure_s spent on the default and seed configs
     llm_wait_s: float = 0.0  # idle, waiting for an LLM proposal with nothing else to measure
     startup_s: float = 0.0  # starting the OpenEvolve process and the evaluation server
     finalize_s: float = 0.0  # Helion's final rebenchmark and finishing rounds
@@ -80,7 +81,10 @@ class RunRecord:
         cost: float | None,
         reason: str = "",
         compile_s: float | None = None,
+        first: float | None = None,
     ) -> None:
+        """One candidate measured (or refused): ``cost`` is its latest cost, ``first`` the
+        timing of its batch where it was timed again since."""
         c = self.counters
         if status == "invalid":
             c.invalid += 1
@@ -98,6 +102,7 @@ class RunRecord:
             reason=reason[:500],
             compile_s=compile_s,
             config=config,
+            **({"first": first} if first is not None and math.isfinite(first) else {}),
         )
 
     def summary(self, **extra: object) -> dict[str, object]:

@@ -8,13 +8,13 @@ Flow of :meth:`OpenEvolveSearch._autotune`:
 2. Run :class:`.driver.SearchDriver` with :class:`.helion_backend.HelionBackend`, which measures
    configs through Helion's ``benchmark_batch`` (parallel precompile, compile timeouts, accuracy check against the
    baseline output, subprocess isolation when enabled), keeps a ``PopulationMember`` for
-   every measured config and verifies the ones a decision rests on (a fresh config that would
-   become the best or its path's incumbent, with that rival) with Helion's ``rebenchmark``
-   (PatternSearch's "verifying top configs", at Helion's rebenchmark threshold).
-3. Log one summary line (evaluations, LLM calls, best vs default, where the time went), write
-   it to the run record, and finish like PatternSearch with ``self._finalize()`` (final
-   rebenchmark, finishing rounds, recovery from an unkillable worker); add the pick to the
-   history.
+   every measured config and times again the ones a decision rests on, paired with their rivals,
+   with Helion's ``rebenchmark`` (:mod:`.compare` holds the rule every decision uses).
+3. Pin the finalists of Helion's final selection (the default, the best and the configs that
+   tie it) and size it to them, finish like PatternSearch with ``self._finalize()`` (final
+   rebenchmark, finishing rounds, recovery from an unkillable worker), log one summary line
+   (evaluations, LLM calls, best vs default, where the time went), write it to the run record,
+   and add the pick to the history.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from helion.autotuner.base_search import performance
 
 from helion import exc
 
+from .driver import NOTHING_FASTER
 from .driver import SearchDriver
 from .helion_backend import HelionBackend
 from .history import WarmStart
@@ -52,8 +53,6 @@ if TYPE_CHECKING:
     import helion
 
 
-#: A seed config within this factor of the best measured is pinned into the final verification.
-PIN_WITHIN = 1.1
 #: Helion's own setting of its final verification's target time: when the user sets it, it wins.
 FINAL_TARGET_ENV = _FINAL_REBENCHMARK_TARGET_MS_ENV
 
@@ -86,13 +85,14 @@ class OpenEvolveSearch(PopulationBasedSearch):
         #: each config's latest timing by Helion's ``rebenchmark`` (this search's verifying and
         #: Helion's final verification): the summary's pick and default readings
         self.retimed: dict[helion.Config, float] = {}
+        #: finalists Helion's final selection keeps besides the pinned ones (None: Helion's)
+        self.finalists: int | None = None
 
     def rebenchmark(self, members: list[PopulationMember], **kwargs: Any) -> None:
-        """Helion's rebenchmark, keeping each config's new timing in :attr:`retimed`. Helion's
+        """Helion's rebenchmark, keeping each config's new timing in :attr:`retimed`: Helion's
         final verification times copies of the finalists, so the population's members keep their
-        search readings: the default's, read from the population, was stale (an H200, layer_norm:
-        "best 0.0222ms vs default 0.0215ms (0.97x)", where the final verification had read the
-        pinned default slower than the pick, or it would have kept the default)."""
+        search readings, and the summary compares the pick with the default as the final
+        verification timed them, side by side."""
         super().rebenchmark(members, **kwargs)
         for member in members:
             if member.perfs and math.isfinite(member.perf):
@@ -129,16 +129,22 @@ class OpenEvolveSearch(PopulationBasedSearch):
     def _final_rebenchmark_target_ms(self) -> float:
         """The time Helion's final verification gives the slowest finalist: it times all
         finalists together in ``target / slowest finalist`` rounds (at most 20000), so on kernels
-        slower than ~0.25 ms it costs about ``target`` per finalist. Helion's 5000 ms made it
-        57-68 s of a 115-129 s search (H200, 4096^3 fp16 matmul at 0.21 ms, 10-12 finalists,
-        ~19800 rounds), where PatternSearch's took 12 s: its pinned 5 ms seed cut its rounds to 974.
-        This search passes ``final_verify_ms`` instead (Helion's value when lower, or when the
-        user set ``HELION_AUTOTUNE_FINAL_REBENCHMARK_TARGET_MS``); kernels under ~0.05 ms keep
-        Helion's 20000 rounds either way."""
+        slower than ~0.25 ms it costs about ``target`` per finalist, and finalists that all run
+        fast (as a converged search's do) get the most rounds. This search passes
+        ``final_verify_ms`` instead (Helion's value when lower, or when the user set
+        ``HELION_AUTOTUNE_FINAL_REBENCHMARK_TARGET_MS``); kernels under ~0.05 ms keep Helion's
+        20000 rounds either way."""
         helions = super()._final_rebenchmark_target_ms()
         if os.environ.get(FINAL_TARGET_ENV, "").strip():
             return helions
         return min(helions, self.oe_settings.final_verify_ms)
+
+    def _final_rebenchmark_top_k_default(self) -> int:
+        """Finalists of Helion's final selection besides the pinned ones: the configs that tie
+        the best (see :meth:`_pin_finalists`), at most Helion's number; Helion's own setting
+        (``HELION_AUTOTUNE_FINAL_REBENCHMARK_TOP_K``) wins when set."""
+        helions = super()._final_rebenchmark_top_k_default()
+        return helions if self.finalists is None else max(1, min(helions, self.finalists))
 
     def _seed_configs(self, space: HelionSpace) -> list[helion.Config]:
         """Helion's reference config, the compiler's seeds and the user's seed configs."""
@@ -186,18 +192,21 @@ class OpenEvolveSearch(PopulationBasedSearch):
     def _pin_finalists(
         self, driver: SearchDriver[helion.Config], backend: HelionBackend, configs: list[helion.Config]
     ) -> None:
-        """Pin the default and the seeds that came within :data:`PIN_WITHIN` of the best into
-        Helion's final verification, so a single noisy reading of a rival cannot beat them there
-        (PatternSearch pins every seed). Each finalist costs the final selection about the same
-        time, so seeds far behind the best are not pinned: with 8 seeds on top of Helion's 8
-        finalists, the final selection took twice as long (H200, matmul, 17 finalists)."""
-        best = driver.best
-        limit = best.cost * PIN_WITHIN if best is not None else math.inf
-        keep = [c for c in configs[1:] if (e := driver.measured.entries.get(c)) is not None and e.cost <= limit]
-        for config in [configs[0], *keep]:
+        """Pin the default (every speedup's baseline), the best and the seeds that tie it into
+        Helion's final selection, and size it to the configs that tie the best: a finalist the
+        search already showed slower beyond the noise costs the final selection its time and
+        cannot win there (PatternSearch pins every seed; each finalist costs about as much)."""
+        measured = driver.measured
+        ties = [e for e in measured.ok_entries() if measured.trusted(e) and measured.ties_best(e)]
+        self.finalists = len(ties)
+        best = measured.best
+        keep = [c for c in configs[1:] if (e := measured.entries.get(c)) is not None and e in ties]
+        pinned = list(dict.fromkeys([configs[0], *([best.candidate] if best else []), *keep]))
+        for config in pinned:
             self.pin_finalist_config(config)
             if (member := backend.members.get(config)) is not None:
                 self._record_benchmarked_member(member)  # measured before it was pinned
+        measured.record.write("finalists", ties=len(ties), pinned=len(pinned))
 
     def _log_summary(
         self,
@@ -207,9 +216,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
         default_config: helion.Config,
     ) -> None:
         # The pick and the default as last timed: Helion's final verification times the pick and
-        # the pinned default together, in its own mode, so the search's first reading of the
-        # default would make a pick that tied with it there read as slower (H200, vector_add:
-        # "0.95x" against the default's first reading).
+        # the pinned default together, side by side, which the search's own readings were not.
         best = self.retimed.get(config, self.best.perf)
         first = driver.measured.default
         default = self.retimed.get(default_config, first.measurement.cost if first else math.nan)
@@ -229,5 +236,8 @@ class OpenEvolveSearch(PopulationBasedSearch):
             f"({x['speedup'] or 0:.2f}x); wall {x['wall_s']:.1f}s = measure {x['measure_s']:.1f}s "
             f"(verifying {x['verify_s']:.1f}s) "
             f"+ LLM wait {x['llm_wait_s']:.1f}s + startup {x['startup_s']:.1f}s + finalize {x['finalize_s']:.1f}s "
-            f"+ other {x['other_s']:.1f}s (device busy {x['busy_share']:.0%})"
+            f"+ other {x['other_s']:.1f}s (device busy {x['busy_share']:.0%}); first batch {x['first_batch_s']:.1f}s, "
+            f"{x['retiming_rounds']} re-timing rounds, timing noise {x['timing_noise']:.1%}"
         )
+        if x["default_beaten"] is False:
+            self.log(f"OpenEvolveSearch: {NOTHING_FASTER} (timing noise {x['timing_noise']:.1%})")

@@ -47,6 +47,7 @@ class OpenEvolveSettings:
     refine_min_improvement: float = 0.001  # a path moves only for this relative gain (PatternSearch's)
     refine_prune_ratio: float = 1.05  # a path this many times slower than the best config ends
     refine_batch: int = 48  # configs per refinement batch (one parallel precompile)
+    decision_rounds: int = 3  # paired re-timing rounds at most behind one decision (a tie after them)
     max_llm_failures: int = 3  # consecutive LLM transport failures before falling back
     llm_timeout_s: int = 120
     llm_retries: int = 1
@@ -78,6 +79,7 @@ class EffortPreset:
     max_llm_calls: int | None = None
     refine_batch: int | None = None
     refine_starts: int | None = None
+    decision_rounds: int | None = None
 
     def changes(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
@@ -89,7 +91,11 @@ EFFORT_PRESETS: dict[str, EffortPreset] = {
     "full": EffortPreset(max_evaluations=1500, max_seconds=1800.0, max_llm_calls=100),
     # tune_config_space: the objective measures one config at a time in the caller's process,
     # so small refinement batches let LLM proposals in between.
-    "config_space": EffortPreset(max_evaluations=50, max_llm_calls=40, refine_batch=4, refine_starts=3),
+    # A re-timing round of a Python objective costs a few calls, not a batch of compiles: more
+    # rounds let gains smaller than its noise show.
+    "config_space": EffortPreset(
+        max_evaluations=50, max_llm_calls=40, refine_batch=4, refine_starts=3, decision_rounds=64
+    ),
 }
 
 
@@ -159,6 +165,7 @@ def _check(s: OpenEvolveSettings) -> None:
         "refine_starts",
         "refine_steps",
         "max_llm_failures",
+        "decision_rounds",
     ):
         if getattr(s, name) < 1:
             raise ValueError(f"OpenEvolve search setting {name} must be >= 1, got {getattr(s, name)}")
@@ -223,6 +230,7 @@ def driver_options(
         refine_steps=s.refine_steps,
         refine_min_improvement=s.refine_min_improvement,
         refine_prune_ratio=s.refine_prune_ratio,
+        decision_rounds=s.decision_rounds,
         max_llm_failures=s.max_llm_failures,
         strict=s.strict,
         seed=seed,

@@ -5,6 +5,7 @@
 - ``stop`` on the caps: the evaluation budget is spent, the search's own ``max_seconds``, or the
   caller's budget (for a Helion kernel, Helion's own ``autotune_budget_seconds`` check, which
   keeps time back for its final selection).
+- ``stop`` once the best config came from knowledge and is settled (knowledge first, below).
 - ``stop`` once refinement has converged (every path ended, as PatternSearch stops) and the LLM
   can bring nothing more: it failed, OpenEvolve finished its iterations, or the last
   :data:`MAX_STAGNANT_ANSWERS` LLM answers brought nothing better (Helion's LLM search stops
@@ -18,18 +19,14 @@
   within that wait; ``stop`` after that.
 
 Knowledge first (:func:`knowledge_first`): once the best config came from knowledge (an LLM
-answer, or an earlier search's pick from the history store; or a path started at one), is
-settled (the path it was found on ended at a local optimum: nothing around it is faster) and,
-while the LLM is live, its last :data:`MAX_STAGNANT_ANSWERS` answers brought nothing better,
-the refinement paths still walking behind it end, so refinement has converged and the search
-stops. A search told the best config stops once its neighbourhood confirmed it, however flat
-the landscape (paths end on their own only when clearly behind). An LLM's best needs the LLM
-live (a dead LLM's answers are not trusted to lead); a history pick leads with or without one.
-Otherwise the paths run on, as PatternSearch's do.
+answer, or an earlier search's pick from the history store; or a path started at one) and is
+settled (the path started at it measured its neighbourhood and none beat it beyond the noise),
+the refinement paths still walking behind it end and the search stops at once: it does not wait
+for more LLM answers. A search told the best config stops once one neighbourhood confirmed it,
+however flat the landscape. Otherwise the paths run on, as PatternSearch's do.
 
 :class:`AnswerCredit` keeps the count of stagnant answers: each LLM answer, once measured, either
-beat the best config measured before it (by ``min_improvement``, and by more than the timing
-noise measured) or it did not.
+beat the best config measured before it (by the one comparison rule, :mod:`.compare`) or not.
 """
 
 from __future__ import annotations
@@ -38,8 +35,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 import math
 from typing import Literal
-
-from .measure import beats
 
 #: LLM answers in a row that brought nothing better before a converged search stops.
 MAX_STAGNANT_ANSWERS = 2
@@ -52,16 +47,12 @@ WAIT_SHARE = 0.1
 class AnswerCredit:
     """Whether the LLM's answers still bring better configs."""
 
-    min_improvement: float
     stagnant: int = 0  # answers in a row that brought nothing better
     improved: int = 0  # answers that beat the best measured before them
 
-    def credit(self, answer_best: float, best_before: float, margin: float | None = None) -> bool:
-        """Count one measured answer whose best cost is ``answer_best``; True if it beat
-        ``best_before`` by more than ``margin`` (relative; the search's
-        :meth:`.measure.Results.margin`: ``min_improvement`` or the timing noise, the larger),
-        by ``min_improvement`` where none is given."""
-        better = beats(answer_best, best_before, self.min_improvement if margin is None else margin)
+    def credit(self, better: bool) -> bool:
+        """Count one measured answer: ``better`` when its best config beat the best measured
+        before it by the one comparison rule (:meth:`.measure.Results.beats`)."""
         if better:
             self.improved += 1
             self.stagnant = 0
@@ -73,16 +64,13 @@ class AnswerCredit:
 Decision = tuple[Literal["go", "wait", "stop"], str]
 
 
-def knowledge_first(best_origin: str, *, stagnant_answers: int, llm_live: bool) -> str | None:
-    """Why the refinement paths behind the best config end once it is settled (see the module
-    docstring; :meth:`.paths.RefinementPaths.end_behind` checks that it is), or None."""
-    stagnant = f"the LLM's last {stagnant_answers} answers brought nothing better"
-    if best_origin == "llm" and llm_live and stagnant_answers >= MAX_STAGNANT_ANSWERS:
-        return f"the LLM's best config is settled and {stagnant}"
-    if best_origin == "history" and not llm_live:
-        return "the best config, an earlier search's pick, is settled"
-    if best_origin == "history" and stagnant_answers >= MAX_STAGNANT_ANSWERS:
-        return f"the best config, an earlier search's pick, is settled and {stagnant}"
+def knowledge_first(best_origin: str) -> str | None:
+    """Why the search ends once its best config is settled (see the module docstring;
+    :meth:`.paths.RefinementPaths.end_behind` checks that it is), or None."""
+    if best_origin == "llm":
+        return "the LLM's best config is settled: no neighbour beats it beyond the noise"
+    if best_origin == "history":
+        return "the best config, an earlier search's pick, is settled: no neighbour beats it beyond the noise"
     return None
 
 
@@ -118,15 +106,19 @@ class StopRule:
         stagnant_answers: int,
         next_answer_due: float,
         answers_used: int = 1,
+        knowledge_settled: str | None = None,
     ) -> Decision:
         """With nothing to measure: ``stop`` (and why) or ``wait`` for the LLM.
 
         ``busy``: the loop waits for LLM answers regardless of convergence (refinement is off
         and the LLM is live). The convergence clock starts at the first call of a quiet spell
         and is reset by :meth:`measured`, so any batch (proposals, refinement or both) restarts it.
+        ``knowledge_settled``: why the best config, from knowledge, is settled (knowledge first).
         """
         if (cap := self.caps(now=now, remaining_evaluations=1)) is not None:
             return "stop", cap
+        if knowledge_settled:
+            return "stop", knowledge_settled
         if busy:
             return "wait", ""
         if self.converged_at is None:
