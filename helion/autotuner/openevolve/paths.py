@@ -91,16 +91,17 @@ class RefinementPaths(Generic[C]):
         best = measured.best
         if best is None:
             return
-        # PatternSearch's starting points at first; later, a best config that no live path will
-        # move to: an LLM proposal, a random draw, or a path's find that beat the best while its
-        # own path ended (the path compared it with its incumbent, the best with the best)
+        # PatternSearch's starting points at first; later, a best config that no path will move
+        # to: an LLM proposal, a random draw, or a path's find that beat the best while its own
+        # path ended at a local optimum (the path compared it with its incumbent, the best with
+        # the best, and the two comparisons can disagree within the noise)
         starts = [] if self.claimed else heapq.nsmallest(self.starts, measured.ok_entries(), key=lambda e: e.cost)
         for entry in starts:
             if entry.source != "refine":
                 self._start(measured, measured.backend.key(entry.candidate))
         self.live = [p for p in (self._step(measured, p) for p in self.live) if p is not None]
         key = measured.backend.key(best.candidate)
-        if best.source != "refine" or not any(p.incumbent == self._claimer.get(key) for p in self.live):
+        if best.source != "refine" or self._claimer.get(key) in self._optima:
             self._start(measured, key)
         self._prune(measured, best.cost)
 
