@@ -14,18 +14,23 @@ random draws cover the space's 20 configs after it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import asdict
+import importlib.util
 import json
 import math
 from pathlib import Path
 import pickle
 import time
 
+import openai
 from openevolve.config import LLMModelConfig
 import pytest
 from standin_llm import StandinLLM
 
 from helion.autotuner.openevolve.llm_channel import ChannelClientFactory
+from helion.autotuner.openevolve.llm_faults import classify
+from helion.autotuner.openevolve.llm_faults import shorter_messages
 from helion.autotuner.openevolve.server import EvaluationServer
 from helion.autotuner.openevolve_tuner import TuneResult
 from helion.autotuner.openevolve_tuner import tune_config_space
@@ -216,3 +221,77 @@ def test_the_channel_owns_the_retries_and_reports_each_attempt(tmp_path: Path) -
     assert [e["event"] for e in events] == ["llm_request", "llm_error"] * 3
     assert [e["retry"] for e in events if e["event"] == "llm_error"] == [True, True, False]
     assert all(e["category"] == "transient" and e["status"] == 500 for e in events if e["event"] == "llm_error")
+
+
+def _status_error(kind: type[Exception], status: int, code: object, headers: dict[str, str] | None = None) -> Exception:
+    """An exception as the OpenAI client raises it for an HTTP error with this body ``code``."""
+    http = importlib.import_module("httpx2" if importlib.util.find_spec("httpx2") else "httpx")  # openai 3 or 1
+    request = http.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
+    response = http.Response(status, request=request, headers=headers or {})
+    return kind("an error message", response=response, body={"message": "m", "code": code})  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("make", "category", "cause"),
+    [
+        (
+            lambda: _status_error(openai.AuthenticationError, 401, "invalid_api_key"),
+            "permanent",
+            "the API key was refused (401 invalid_api_key)",
+        ),
+        (
+            lambda: _status_error(openai.PermissionDeniedError, 403, None),
+            "permanent",
+            "the API key may not use model 'm' (403)",
+        ),
+        (
+            lambda: _status_error(openai.NotFoundError, 404, "model_not_found"),
+            "permanent",
+            "the endpoint does not serve model 'm'",
+        ),
+        (lambda: _status_error(openai.NotFoundError, 404, 404), "permanent", "no chat completions route (404)"),
+        (
+            lambda: _status_error(openai.BadRequestError, 400, "context_length_exceeded"),
+            "permanent",
+            "the prompt is over model 'm''s context",
+        ),
+        (
+            lambda: _status_error(openai.UnprocessableEntityError, 422, None),
+            "permanent",
+            "the endpoint refused the request (422)",
+        ),
+        (
+            lambda: _status_error(openai.RateLimitError, 429, "insufficient_quota"),
+            "permanent",
+            "no quota left (429 insufficient_quota)",
+        ),
+        (
+            lambda: _status_error(openai.RateLimitError, 429, "rate_limit_exceeded", {"retry-after-ms": "1500"}),
+            "rate_limit",
+            "rate limited",
+        ),
+        (lambda: _status_error(openai.InternalServerError, 503, None), "transient", "the endpoint failed (503)"),
+        (lambda: openai.APITimeoutError(request=None), "transient", "no answer in time"),  # type: ignore[arg-type]
+        (lambda: openai.APIConnectionError(request=None), "transient", "APIConnectionError"),  # type: ignore[arg-type]
+        (lambda: TimeoutError(), "transient", "no answer in time"),
+        (lambda: ValueError("a streamed answer"), "transient", "ValueError"),
+    ],
+)
+def test_each_error_is_classified_by_its_type_status_and_code(
+    make: Callable[[], Exception], category: str, cause: str
+) -> None:
+    fault = classify(make(), model="m")
+    assert fault.category == category and cause in fault.cause
+    assert "an error message" not in fault.cause  # the message text is never read
+    if category == "rate_limit":
+        assert fault.retry_after_s == 1.5
+
+
+def test_a_shorter_prompt_leaves_out_openevolves_program_history() -> None:
+    user = "# Current Program Information\n- Fitness: 1\n\n# Program Evolution History\n## Previous Attempts\n"
+    user += "x" * 500 + "\n\n# Current Program\n```python\nCANDIDATES = []\n```\n# Task\nRewrite."
+    shorter = shorter_messages([{"role": "user", "content": user}])
+    assert shorter is not None
+    text = shorter[0]["content"]
+    assert "x" * 10 not in text and "# Current Program\n" in text and "# Program Evolution History\n(left out" in text
+    assert shorter_messages([{"role": "user", "content": "no history here"}]) is None
