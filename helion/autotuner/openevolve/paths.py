@@ -101,8 +101,10 @@ class RefinementPaths(Generic[C]):
                 self._start(measured, measured.backend.key(entry.candidate))
         self.live = [p for p in (self._step(measured, p) for p in self.live) if p is not None]
         key = measured.backend.key(best.candidate)
-        if best.source != "refine" or self._claimer.get(key) in self._optima:
+        if key not in self.claimed and (best.source != "refine" or self._claimer.get(key) in self._optima):
+            behind = [p for p in self.live if self._next_to(measured, key, p.incumbent)]
             self._start(measured, key)
+            self._supersede(measured, behind)
         self._prune(measured, best.cost)
 
     def _step(self, measured: Results[C], path: Path) -> Path | None:
@@ -169,6 +171,25 @@ class RefinementPaths(Generic[C]):
             origin = measured[key].origin
             self._claim(measured, key, origin)
             self.live.append(Path(key, 0, self.steps, origin))
+
+    def _next_to(self, measured: Results[C], key: Hashable, incumbent: Hashable) -> bool:
+        """``key`` is ``incumbent``'s neighbour (claimed by it, or measured before it could be)."""
+        if self._claimer.get(key) == incumbent:
+            return True
+        return any(measured.backend.key(n) == key for n in measured.backend.neighbors(measured[incumbent].candidate))
+
+    def _supersede(self, measured: Results[C], behind: list[Path]) -> None:
+        """End the live paths one step behind a new best that starts its own path: the new path
+        walks on from where they would have moved, so they would only walk the same ground (an
+        LLM that proposes the best's neighbours would otherwise double the paths)."""
+        if not behind:
+            return
+        self.live = [p for p in self.live if p not in behind]
+        self._release(measured, behind)
+        for path in behind:
+            measured.record.write(
+                "decision", what="superseded", incumbent=measured.backend.as_dict(measured[path.incumbent].candidate)
+            )
 
     def _claim(self, measured: Results[C], key: Hashable, origin: Source) -> None:
         """Claim the incumbent ``key``'s neighbours that nothing measured or claimed (again after
