@@ -242,7 +242,9 @@ def test_a_settled_pick_of_an_earlier_search_ends_the_paths_behind_it_without_an
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert [x["source"] for x in batches(record)[0]] == ["default", "history"]
     (ended,) = [x for x in lines if x["kind"] == "paths_ended"]
-    assert str(ended["reason"]).startswith("the best config, an earlier search's pick, is settled") and ended["paths"] >= 1
+    assert (
+        str(ended["reason"]).startswith("the best config, an earlier search's pick, is settled") and ended["paths"] >= 1
+    )
     assert warm.evaluations < alone.evaluations, (warm.evaluations, alone.evaluations)
     with pytest.raises(ValueError, match="a known config is not in config_space: unknown field 'nope'"):
         tune_config_space(WIDE, cost, known_configs=[{"nope": 1}], log=quiet)
@@ -261,5 +263,7 @@ def test_history_that_picked_the_default_counts_as_knowledge(tmp_path: Path) -> 
     default = next(x for x in lines if x["kind"] == "evaluation")
     assert (default["source"], default["origin"], default["config"]) == ("default", "history", OPTIMUM)
     (ended,) = [x for x in lines if x["kind"] == "paths_ended"]
-    assert str(ended["reason"]).startswith("the best config, an earlier search's pick, is settled") and ended["paths"] >= 1
+    assert (
+        str(ended["reason"]).startswith("the best config, an earlier search's pick, is settled") and ended["paths"] >= 1
+    )
     assert rerun.evaluations < alone.evaluations, (rerun.evaluations, alone.evaluations)
