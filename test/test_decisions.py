@@ -15,6 +15,8 @@ import time
 
 import pytest
 from standin_llm import StandinLLM
+from test_config_space import no_key  # noqa: F401 (autouse fixture: no key, no endpoint)
+from test_config_space import quiet
 
 from helion.autotuner.openevolve.driver import NOTHING_FASTER
 from helion.autotuner.openevolve_tuner import tune_config_space
@@ -44,18 +46,6 @@ class Timing:
     def __call__(self, config: dict[str, object]) -> float:
         self.calls += 1
         return self.cost(config) * math.exp(self.rng.gauss(0.0, self.noise))
-
-
-def quiet(_: str) -> None:
-    pass
-
-
-@pytest.fixture(autouse=True)
-def no_llm(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No key and no endpoint: the LLM's part ends at once and refinement decides alone."""
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    for var in ("API_KEY", "API_BASE", "MAX_EVALUATIONS", "RECORD_PATH", "STRICT"):
-        monkeypatch.delenv(f"HELION_OPENEVOLVE_{var}", raising=False)
 
 
 def lines(record: Path) -> list[dict[str, object]]:
