@@ -18,6 +18,13 @@ import time
 
 import pytest
 
+try:
+    import psutil
+except ImportError as e:  # never run without the leftover-process check: it would pass silently
+    raise ImportError(
+        "the tests need psutil (pip install '.[test]'): every test checks that it left no child process behind"
+    ) from e
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(ROOT / "examples"))
@@ -41,10 +48,6 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "examples"),
 
 
 def _children() -> list[int]:
-    try:
-        import psutil
-    except ImportError:
-        return []
     return [p.pid for p in psutil.Process().children(recursive=True)]
 
 
@@ -79,8 +82,6 @@ def no_leftover_processes() -> object:
 
 
 def _cmdline(pid: int) -> str | None:
-    import psutil
-
     try:
         return " ".join(psutil.Process(pid).cmdline())[:300]
     except psutil.Error:  # gone, or a zombie
@@ -89,8 +90,6 @@ def _cmdline(pid: int) -> str | None:
 
 def _describe(pid: int, cmdline: str) -> str:
     """A process's pid, state, parent, group and command line (what a leak report needs)."""
-    import psutil
-
     try:
         p = psutil.Process(pid)
         return f"{pid} [{p.status()}, parent {p.ppid()}, group {os.getpgid(pid)}]: {cmdline}"
