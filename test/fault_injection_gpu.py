@@ -1,8 +1,10 @@
 """Inject GPU-only faults into a real OpenEvolve tuning run and check that it survives them.
 
-Needs a CUDA GPU (Triton backend); not collected by pytest (no ``test_`` prefix). Run:
+Needs a CUDA GPU (Triton backend). Run it alone, or through pytest with the other GPU tests
+(``test_gpu_faults.py``, marked ``gpu``, skipped on a machine without a CUDA GPU):
 
     python test/fault_injection_gpu.py [--out DIR]
+    python -m pytest -m gpu test
 
 The kernel ``faulty_add`` is a vector add with a tunable ``fault`` (registered with
 ``hl.register_tunable``, so it is part of the config space the search explores) whose values
