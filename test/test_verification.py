@@ -186,3 +186,29 @@ def test_noise_ignores_failed_timings() -> None:
     noise.add(1.0, math.inf)
     noise.add(1.0, 1.01)
     assert len(noise.samples) == 1 and math.isclose(noise.value, 0.01 / 1.01)
+
+
+def test_a_pair_whose_re_timings_fail_is_decided_on_what_it_has() -> None:
+    """A re-timing that fails (nan) keeps the earlier costs, and a decision that cannot get more
+    rounds is taken on the rounds it has, never waited on."""
+    failing = {"on": False}
+
+    class Failing(Retiming):
+        def retime(self, candidates: list[Config]) -> list[float]:  # type: ignore[override]
+            if failing["on"]:
+                self.asked.append([dict(c) for c in candidates])
+                return [math.nan] * len(candidates)
+            return super().retime(candidates)
+
+    rng = random.Random(3)
+    backend = Failing(bowl, noise=lambda: rng.gauss(0.0, 0.05))
+    measured = results(backend, rounds=64)
+    a, b = {"a": 4, "b": 2, "c": 6}, {"a": 6, "b": 2, "c": 6}  # both cost 2: undecided
+    first = measured.measure([(a, "default"), (b, "seed")], "first batch")
+    costs = [e.cost for e in first]
+    failing["on"] = True
+    assert measured.compare(first[1], first[0]).rounds == 1
+    v = measured.decide(first[1], first[0])
+    assert [e.cost for e in first] == costs  # a failed timing changes nothing
+    assert len(backend.asked) == 1  # one round tried, no more: nothing to wait for
+    assert not v.better and v.rounds == 1

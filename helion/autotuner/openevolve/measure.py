@@ -206,10 +206,15 @@ class Results(Generic[C]):
             and v.rounds < self.decision_rounds
             and needs_more_rounds(v, noise=self.noise, floor=floor)
         ):
-            for _ in range(1 if v.rounds == 0 else self.decision_rounds - v.rounds):
-                if not self._round_of([a, b], b, 1):
-                    return v
-            v = self.compare(a, b, floor)
+            target = 1 if v.rounds == 0 else self.decision_rounds
+            stalled = False
+            while v.rounds < target and not stalled:
+                before = v.rounds
+                stalled = not self._round_of([a, b], b, 1)
+                v = self.compare(a, b, floor)
+                stalled = stalled or v.rounds == before  # nothing timed, or it failed: decide now
+            if stalled:
+                break
         self.record.time.verify_s += time.perf_counter() - t0
         return v
 
