@@ -6,11 +6,13 @@ from collections.abc import Callable
 import json
 import math
 from pathlib import Path
+import threading
 import time
 
 import pytest
 from standin_llm import StandinLLM
 
+from helion.autotuner.openevolve.feedback import Reply
 from helion.autotuner.openevolve_tuner import OpenEvolveUnavailable
 from helion.autotuner.openevolve_tuner import TuneResult
 from helion.autotuner.openevolve_tuner import tune_config_space
@@ -61,7 +63,7 @@ def test_bad_space_is_refused_up_front(space: object, message: str) -> None:
 
 def test_fallback_finds_the_optimum_and_survives_objective_failures(tmp_path: Path) -> None:
     record = tmp_path / "run.jsonl"
-    result = tune_config_space(SPACE, score, max_evaluations=60, record_path=str(record), log=quiet)
+    result = tune_config_space(SPACE, score, max_evaluations=60, seed=0, record_path=str(record), log=quiet)
     assert result.mode == "fallback"
     assert "API key" in (result.fallback_reason or "")
     assert result.best_config == OPTIMUM
@@ -86,7 +88,7 @@ def test_minimize_finds_the_lowest_cost() -> None:
     def cost(c: dict[str, object]) -> float:
         return 1.0 + abs(int(c["block_size"]) - 64) + abs(int(c["num_warps"]) - 2)
 
-    result = tune_config_space(SPACE, cost, max_evaluations=60, minimize=True, log=quiet)
+    result = tune_config_space(SPACE, cost, max_evaluations=60, minimize=True, seed=0, log=quiet)
     assert result.best_config["block_size"] == 64
     assert result.best_config["num_warps"] == 2
     assert result.best_score == 1.0
@@ -101,6 +103,7 @@ def test_evolution_with_the_standin_llm_finds_the_optimum(tmp_path: Path) -> Non
             # 40 valid configs in all; with 40 evaluations the stand-in's neighbour proposals
             # missed the last move 2 times in 25, with 55 never in 30 runs
             max_evaluations=55,
+            seed=3,
             api_base=llm.url,
             api_key="test-key",
             refinement=False,
@@ -121,13 +124,36 @@ def test_evolution_with_the_standin_llm_finds_the_optimum(tmp_path: Path) -> Non
 
 def test_strict_raises_instead_of_falling_back() -> None:
     with pytest.raises(OpenEvolveUnavailable, match="API key"):
-        tune_config_space(SPACE, score, max_evaluations=5, strict=True, log=quiet)
+        tune_config_space(SPACE, score, max_evaluations=5, strict=True, seed=0, log=quiet)
+
+
+def test_strict_raises_when_the_llm_dies_mid_run() -> None:
+    """The LLM answers once, then every request fails: with ``strict`` the search raises instead
+    of going on without it (refinement off: the search waits for the LLM, whatever the timing)."""
+    with StandinLLM(mode="fail_after:1", latency_s=0.05, seed=1).start() as llm:
+        with pytest.raises(OpenEvolveUnavailable, match="failed 2 requests in a row"):
+            tune_config_space(
+                SPACE,
+                score,
+                max_evaluations=100,
+                seed=0,
+                strict=True,
+                refinement=False,
+                api_base=llm.url,
+                api_key="test-key",
+                max_llm_failures=2,
+                llm_retries=0,
+                log=quiet,
+            )
+        assert llm.requests >= 3  # the answer and the two failures: the server counted them
 
 
 def test_default_config_is_measured_first_and_checked(tmp_path: Path) -> None:
     record = tmp_path / "run.jsonl"
     start = {"block_size": 64, "num_warps": 8}
-    result = tune_config_space(SPACE, score, max_evaluations=5, default=start, record_path=str(record), log=quiet)
+    result = tune_config_space(
+        SPACE, score, max_evaluations=5, default=start, seed=0, record_path=str(record), log=quiet
+    )
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     first = next(x for x in lines if x["kind"] == "evaluation")
     assert first["source"] == "default"
@@ -145,14 +171,32 @@ WIDE = {"block_size": [16, 32, 64, 128, 256, 512], "num_warps": [1, 2, 4, 8, 16]
 FAR = {"block_size": 16, "num_warps": 1, "unroll": False}  # six moves from OPTIMUM
 
 
-def slow_start_cost(first_s: float, slope: float = 1.0) -> Callable[[dict[str, object]], float]:
+@pytest.fixture
+def program_arrived(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set once the LLM's first program has reached the search (queued at its evaluation server)."""
+    from helion.autotuner.openevolve import server
+
+    arrived = threading.Event()
+
+    class Seen(server.Proposal):
+        def wait(self, stop: threading.Event) -> Reply:  # called once the proposal is queued
+            arrived.set()
+            return super().wait(stop)
+
+    monkeypatch.setattr(server, "Proposal", Seen)
+    return arrived
+
+
+def slow_start_cost(first: threading.Event | None, slope: float = 1.0) -> Callable[[dict[str, object]], float]:
     """A cost with its minimum 1.0 at OPTIMUM, rising by ``slope`` per move away from it; the
-    first call takes ``first_s`` (as a Helion search's first batch does: compile and benchmark
-    start-up), the others 10 ms."""
+    first call lasts until ``first`` is set (at most a minute), as a Helion search's first batch
+    lasts while the first LLM round is answered (compile and benchmark start-up); the others 10 ms."""
     calls: list[None] = []
 
     def cost(config: dict[str, object]) -> float:
-        time.sleep(first_s if not calls else 0.01)
+        if not calls and first is not None:
+            first.wait(60)
+        time.sleep(0.01)  # a timing takes time: the LLM's answers reach the search meanwhile
         calls.append(None)
         moves = (
             abs(math.log2(int(config["block_size"])) - 7)  # type: ignore[call-overload]
@@ -177,7 +221,7 @@ def batches(record: Path) -> list[list[dict[str, object]]]:
     return out
 
 
-def tune_from_far(tmp_path: Path, mode: str, slope: float) -> tuple[TuneResult, Path]:
+def tune_from_far(tmp_path: Path, mode: str, slope: float, arrived: threading.Event) -> tuple[TuneResult, Path]:
     """tune_config_space from FAR with the stand-in in ``mode`` (``knowing`` knows OPTIMUM) on
     :func:`slow_start_cost`; the result and the run record's path."""
     record = tmp_path / f"{mode}.jsonl"
@@ -185,7 +229,8 @@ def tune_from_far(tmp_path: Path, mode: str, slope: float) -> tuple[TuneResult, 
     with StandinLLM(mode=mode, latency_s=0.1, seed=1, known_configs=known).start() as llm:
         result = tune_config_space(
             WIDE,
-            slow_start_cost(first_s=8.0, slope=slope),
+            slow_start_cost(arrived, slope=slope),
+            seed=1,
             minimize=True,
             default=FAR,
             max_evaluations=60,
@@ -197,12 +242,15 @@ def tune_from_far(tmp_path: Path, mode: str, slope: float) -> tuple[TuneResult, 
     return result, record
 
 
-def test_a_knowing_llm_is_measured_first_and_shortens_the_search(tmp_path: Path) -> None:
+def test_a_knowing_llm_is_measured_first_and_shortens_the_search(
+    tmp_path: Path, program_arrived: threading.Event
+) -> None:
     """Issue 15 on the CPU: with an LLM that knows the optimum, the optimum is measured in the
     first batch after the default (the first LLM round is asked while the default is measured)
     and the search measures fewer configs than with a blind LLM (neighbours of the best)."""
-    knowing, knowing_record = tune_from_far(tmp_path, "knowing", slope=1.0)
-    blind, _ = tune_from_far(tmp_path, "neighbors", slope=1.0)
+    knowing, knowing_record = tune_from_far(tmp_path, "knowing", 1.0, program_arrived)
+    program_arrived.clear()
+    blind, _ = tune_from_far(tmp_path, "neighbors", 1.0, program_arrived)
     knowing_batches = batches(knowing_record)
     assert knowing.mode == "openevolve" and blind.mode == "openevolve"
     assert knowing.best_config == OPTIMUM and knowing.best_score == 1.0
@@ -212,12 +260,14 @@ def test_a_knowing_llm_is_measured_first_and_shortens_the_search(tmp_path: Path)
     assert knowing.evaluations < blind.evaluations, (knowing.evaluations, blind.evaluations)
 
 
-def test_on_a_flat_landscape_paths_behind_a_settled_llm_best_end(tmp_path: Path) -> None:
+def test_on_a_flat_landscape_paths_behind_a_settled_llm_best_end(
+    tmp_path: Path, program_arrived: threading.Event
+) -> None:
     """Every config within 4% of the optimum: no path is ever clearly behind (5%), so without
     an LLM the default's path walks all the way. With the knowing LLM, once its config's
     neighbourhood confirmed it and two more answers brought nothing better, that path ends."""
-    knowing, record = tune_from_far(tmp_path, "knowing", slope=0.006)
-    alone = tune_config_space(WIDE, slow_start_cost(first_s=0.0, slope=0.006), minimize=True, default=FAR, log=quiet)
+    knowing, record = tune_from_far(tmp_path, "knowing", 0.006, program_arrived)
+    alone = tune_config_space(WIDE, slow_start_cost(None, slope=0.006), seed=1, minimize=True, default=FAR, log=quiet)
     assert alone.mode == "fallback" and alone.best_config == OPTIMUM  # no API key: refinement alone
     assert knowing.mode == "openevolve" and knowing.best_config == OPTIMUM
     lines = [json.loads(line) for line in record.read_text().splitlines()]
@@ -232,11 +282,11 @@ def test_a_settled_pick_of_an_earlier_search_ends_the_paths_behind_it_without_an
     search. Once its neighbourhood confirmed it, the default's path ends (it would walk all the
     way otherwise) and the search measures fewer configs; a config outside the space is refused."""
     record = tmp_path / "warm.jsonl"
-    cost = slow_start_cost(first_s=0.0, slope=0.006)
+    cost = slow_start_cost(None, slope=0.006)
     warm = tune_config_space(
-        WIDE, cost, minimize=True, default=FAR, known_configs=[OPTIMUM], record_path=str(record), log=quiet
+        WIDE, cost, minimize=True, default=FAR, known_configs=[OPTIMUM], seed=1, record_path=str(record), log=quiet
     )
-    alone = tune_config_space(WIDE, cost, minimize=True, default=FAR, log=quiet)
+    alone = tune_config_space(WIDE, cost, minimize=True, default=FAR, seed=1, log=quiet)
     assert warm.mode == alone.mode == "fallback"  # no API key: no LLM
     assert warm.best_config == alone.best_config == OPTIMUM
     lines = [json.loads(line) for line in record.read_text().splitlines()]
@@ -254,7 +304,7 @@ def test_history_that_picked_the_default_counts_as_knowledge(tmp_path: Path) -> 
     """A rerun whose earlier pick is the default config itself: once the default is settled,
     the paths from the random first configs end, as for any pick of an earlier search."""
     record = tmp_path / "rerun.jsonl"
-    cost = slow_start_cost(first_s=0.0, slope=0.006)
+    cost = slow_start_cost(None, slope=0.006)
     kw = {"minimize": True, "default": OPTIMUM, "initial_random": 4, "seed": 3, "log": quiet}
     rerun = tune_config_space(WIDE, cost, known_configs=[OPTIMUM], record_path=str(record), **kw)
     alone = tune_config_space(WIDE, cost, **kw)
