@@ -3,7 +3,8 @@
 By default the tests use the installed package (what ``.ci/run`` installs with ``pip install .``)
 when it is installed, else this source tree, whose ``helion/autotuner`` folder is put on the
 installed Helion's ``helion.autotuner.__path__``. ``HELION_OPENEVOLVE_TEST_SOURCE=1`` forces the
-source tree. ``examples/`` (the stand-in LLM and the kernels, shared with the example scripts)
+source tree in the test process; scripts the tests run in subprocesses import the installed copy
+(reinstall with ``pip install --no-deps .`` after a change). ``examples/`` (the stand-in LLM and the kernels, shared with the example scripts)
 is on ``sys.path`` and, for the scripts tests run in subprocesses, on ``PYTHONPATH``. Every test
 checks that it left no child process behind.
 """
@@ -40,9 +41,16 @@ if _use_source_tree():
     import helion.autotuner
 
     helion.autotuner.__path__.insert(0, str(ROOT / "helion" / "autotuner"))
-    from helion.autotuner.openevolve_tuner import register
+    # an installed copy may already be imported (its startup hook registers it with Helion's
+    # import): drop it, so this process runs the source tree, and register the source's class
+    for name in [
+        m for m in sys.modules if m.startswith(("helion.autotuner.openevolve", "helion.autotuner.openevolve_tuner"))
+    ]:
+        del sys.modules[name]
+    from helion.autotuner import search_algorithms
+    from helion.autotuner.openevolve_tuner import OpenEvolveSearch
 
-    register()
+    search_algorithms["OpenEvolveTuner"] = search_algorithms["OpenEvolveSearch"] = OpenEvolveSearch
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "test"), os.environ.get("PYTHONPATH")]))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "examples"), os.environ.get("PYTHONPATH")]))
 
