@@ -365,6 +365,10 @@ SUMMARY_FIELDS = (
     "busy_share",
     "by_source",
     "winner_origin",
+    "llm_answers_improved",
+    "default_beaten",
+    "retiming_rounds",
+    "first_batch_s",
 )
 
 
