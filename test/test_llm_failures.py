@@ -73,7 +73,8 @@ def _check_fell_back(search: OpenEvolveSearch, lines: list, said: str, *needles:
 
 
 def test_endpoint_unreachable_from_the_start(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    search, lines, said = _tune(tmp_path, capfd, api_base=closed_port_url())
+    # refinement off: the search waits for the LLM, so the verdict lands before any budget ends
+    search, lines, said = _tune(tmp_path, capfd, api_base=closed_port_url(), refinement=False)
     # at least max_llm_failures (2) in a row (outcomes that arrive together can join runs of
     # failures), or OpenEvolve giving up first: its workers' failures and its own error reach the
     # search on separate paths, so the error can be read after one failure, or none (seen under load)
@@ -92,25 +93,46 @@ def test_endpoint_unreachable_from_the_start(tmp_path: Path, capfd: pytest.Captu
 
 
 def test_endpoint_that_answers_twice_then_fails(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    # refinement off: until the verdict only the LLM's answers (2 x 2 configs) are measured, so
+    # no budget can end the search first; after it, the search spends the rest on its own
+    budget = 14
     with StandinLLM(mode="fail_after:2", latency_s=0.05, seed=1).start() as llm:
-        # a worker waits (backoff) before its next request after a failure, so the second
-        # failure in a row may be read one batch later: budget left for refining after it
-        search, lines, said = _tune(tmp_path, capfd, api_base=llm.url, model="standin", max_evaluations=22)
-    fallback = _check_fell_back(search, lines, said, "requests in a row")
-    # the two answers were used, and the search kept refining after the LLM died
+        search, lines, said = _tune(
+            tmp_path, capfd, api_base=llm.url, model="standin", max_evaluations=budget, refinement=False
+        )
+        requests = llm.requests
+    fallback = _check_fell_back(search, lines, said, "requests in a row", "500")
+    # the two answers were used; every later request the endpoint got failed, and was counted
     assert fallback["llm_answers_used"] == 2 == search.summary["llm_answers_used"]
-    after = [line for line in evaluations(lines) if line["t"] > fallback["t"]]
-    assert any(line["source"] == "refine" for line in after), [line["source"] for line in after]
+    assert requests == search.summary["llm_calls"] >= 2 + SETTINGS["max_llm_failures"]
+    errors = [line for line in lines if line["kind"] == "llm_error"]
+    assert len(errors) == search.summary["llm_errors"] >= SETTINGS["max_llm_failures"]
+    assert len(errors) <= requests - 2
+    assert len([e for e in errors if e["status"] == 500]) >= SETTINGS["max_llm_failures"], errors
     assert evaluations(lines, source="llm")
+    # the search went on without the LLM after the verdict and spent its evaluation budget
+    after = [line for line in evaluations(lines) if line["t"] > fallback["t"]]
+    assert after and not [line for line in after if line["source"] == "llm"], after
+    assert search.summary["evaluations"] == budget
+    assert search.summary["stop_reason"] == "the evaluation budget is spent"
 
 
 def test_endpoint_that_hangs_past_the_timeout(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     with StandinLLM(mode="hang", latency_s=0.0, seed=1).start() as llm:
-        search, lines, said = _tune(tmp_path, capfd, api_base=llm.url, model="standin", llm_timeout_s=2)
+        # refinement off: the search waits for the LLM, so the time-outs land before any budget ends
+        search, lines, said = _tune(
+            tmp_path, capfd, api_base=llm.url, model="standin", llm_timeout_s=2, refinement=False
+        )
+        requests = llm.requests
     _check_fell_back(search, lines, said, "no answer within 2 s")
     errors = [line for line in lines if line["kind"] == "llm_error"]
-    assert errors and all(e["timeout"] for e in errors)
+    assert len(errors) == search.summary["llm_errors"] >= SETTINGS["max_llm_failures"]
+    assert all(e["timeout"] for e in errors)
+    # the endpoint got each request the record counts (the last ones cut off when the search ended)
+    assert requests == search.summary["llm_calls"] >= len(errors)
     assert search.summary["llm_answers_used"] == 0
+    assert not evaluations(lines, source="llm")
+    assert search.summary["evaluations"] == SETTINGS["max_evaluations"]
 
 
 def test_a_500_on_every_other_call_does_not_end_the_llms_part(

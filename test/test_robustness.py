@@ -247,40 +247,113 @@ def test_bad_llm_output(mode: str, tmp_path: Path) -> None:
 
 # -- 2. transport faults ---------------------------------------------------------------------
 
+#: Small budgets, refinement off: the search measures the default and one random config, then
+#: waits for the LLM, so how a fault ends the LLM's part decides how the search ends.
+_FAULT = {"max_evaluations": 6, "max_seconds": 40, "llm_retries": 0, "parallel_llm_calls": 2, "seed": 1}
 
-@pytest.mark.parametrize(
-    ("mode", "timeout_s"),
-    [("error429", 5), ("drop", 5), ("hang", 2)],
-)
-def test_transport_faults(mode: str, timeout_s: int, tmp_path: Path) -> None:
-    record = tmp_path / "record.jsonl"
-    max_seconds = 40
+
+def _lines_of(lines: list[dict[str, object]], kind: str) -> list[dict[str, object]]:
+    return [line for line in lines if line["kind"] == kind]
+
+
+def _check_fell_back(search: OpenEvolveSearch, lines: list[dict[str, object]]) -> dict[str, object]:
+    """README: "goes on without the LLM": one ``fallback`` line after the default was measured."""
+    assert search.summary["mode"] == "fallback", search.summary
+    fallbacks = _lines_of(lines, "fallback")
+    assert [f["reason"] for f in fallbacks] == [search.fallback_reason] == [search.summary["fallback_reason"]]
+    assert lines.index(fallbacks[0]) > lines.index(evaluations(lines, source="default")[0])
+    reason = str(fallbacks[0]["reason"])
+    assert "requests in a row" in reason or "the LLM never answered" in reason, reason
+    return fallbacks[0]
+
+
+def _check_not_fallen_back(search: OpenEvolveSearch, lines: list[dict[str, object]]) -> None:
+    assert search.fallback_reason is None, search.fallback_reason
+    assert search.summary["fallback_reason"] is None
+    assert not _lines_of(lines, "fallback")
+
+
+@pytest.mark.parametrize("mode", ["drop", "hang"])
+def test_transport_failure_falls_back(mode: str, tmp_path: Path) -> None:
+    """A dropped connection and a request with no answer within ``llm_timeout_s`` are failed
+    requests: ``max_llm_failures`` (2) of them in a row end the LLM's part of the search."""
+    timeout_s = 2
     with StandinLLM(mode=mode, latency_s=0.05, seed=1).start() as llm:
         search, config, lines, wall = _search(
-            record,
-            api_base=llm.url,
-            api_key="test-key",
-            max_evaluations=5,
-            max_seconds=max_seconds,
-            llm_timeout_s=timeout_s,
-            llm_retries=0,
-            refinement=False,
+            tmp_path / "record.jsonl", api_base=llm.url, api_key="test-key", llm_timeout_s=timeout_s, **_FAULT
         )
-    assert wall < max_seconds + 60, wall
+        requests = llm.requests
     _check_measured(search, config, lines)
     _check_default_kept(search, lines)
-    assert not evaluations(lines, source="llm", status="ok")
-    if search.summary["mode"] == "fallback":
-        reason = search.fallback_reason
-        assert reason
-        assert reason == search.summary["fallback_reason"]
-        assert [line["reason"] for line in lines if line["kind"] == "fallback"] == [reason]
-        # The default measurement came before the fallback and is kept.
-        kinds = [line["kind"] for line in lines]
-        assert kinds.index("fallback") > lines.index(evaluations(lines, source="default")[0])
+    fallback = _check_fell_back(search, lines)
+    assert fallback["llm_answers_used"] == 0 == search.summary["llm_answers_used"]
+    # the endpoint received every request the record counts, and each that came back failed
+    assert requests == search.summary["llm_calls"] >= 1
+    errors = _lines_of(lines, "llm_error")
+    assert len(errors) == search.summary["llm_errors"] >= 1, errors
+    assert len(errors) <= requests
+    if mode == "drop":
+        assert all(e["error_class"] == "APIConnectionError" and not e["timeout"] for e in errors), errors
     else:
-        assert search.fallback_reason is None
-        assert not [line for line in lines if line["kind"] == "fallback"]
+        assert all(e["timeout"] and f"no answer within {timeout_s}" in str(e["message"]) for e in errors), errors
+    assert not _lines_of(lines, "llm_rate_limited")
+    assert not evaluations(lines, source="llm")
+    # after the fallback the search went on without the LLM and spent its evaluation budget
+    assert _lines_of(lines, "stop")[0]["reason"] == "the evaluation budget is spent"
+    assert search.summary["evaluations"] == _FAULT["max_evaluations"]
+    assert wall < 60, wall
+
+
+def test_rate_limited_endpoint_is_waited_for_until_max_seconds(tmp_path: Path) -> None:
+    """Every request answered 429: a rate limit is not a failure while a request waits within
+    ``llm_timeout_s``, so the search never goes on without the LLM; with refinement off it waits
+    for the LLM and its own ``max_seconds`` ends it."""
+    max_seconds = 12
+    with StandinLLM(mode="error429", latency_s=0.05, seed=1).start() as llm:
+        search, config, lines, wall = _search(
+            tmp_path / "record.jsonl",
+            api_base=llm.url,
+            api_key="test-key",
+            **{**_FAULT, "max_seconds": max_seconds, "llm_timeout_s": 60},
+        )
+        requests = llm.requests
+    _check_measured(search, config, lines)
+    _check_default_kept(search, lines)
+    _check_not_fallen_back(search, lines)
+    assert search.summary["mode"] == "no_llm_answer"
+    # the endpoint got the requests and answered them 429 (Retry-After: 1), each sent again
+    limited = _lines_of(lines, "llm_rate_limited")
+    assert requests == search.summary["llm_calls"] >= 2
+    assert 1 <= len(limited) <= requests
+    assert all(x["status"] == 429 and x["retry_after_s"] == 1.0 for x in limited), limited
+    assert not _lines_of(lines, "llm_error") and search.summary["llm_errors"] == 0
+    # max_seconds ended a real search, on time
+    stops = _lines_of(lines, "stop")
+    assert len(stops) == 1 and "max_seconds" in str(stops[0]["reason"]), stops
+    assert search.summary["evaluations"] < _FAULT["max_evaluations"]
+    assert max_seconds <= wall < max_seconds + 20, wall
+
+
+def test_endpoint_rate_limiting_every_other_request_keeps_the_llm(tmp_path: Path) -> None:
+    """Every other request answered 429: each waits as ``Retry-After`` says and is answered on
+    the next attempt; the search uses the answers and never goes on without the LLM."""
+    with StandinLLM(mode="error429_alternate", latency_s=0.05, seed=1).start() as llm:
+        search, config, lines, _ = _search(
+            tmp_path / "record.jsonl", api_base=llm.url, api_key="test-key", llm_timeout_s=10, **_FAULT
+        )
+        requests = llm.requests
+    _check_measured(search, config, lines)
+    _check_default_kept(search, lines)
+    _check_not_fallen_back(search, lines)
+    assert search.summary["mode"] == "openevolve"
+    # two requests leave together, so the endpoint's second one was answered 429
+    limited = _lines_of(lines, "llm_rate_limited")
+    assert requests == search.summary["llm_calls"] >= 2
+    assert 1 <= len(limited) <= requests // 2
+    assert all(x["status"] == 429 and x["retry"] for x in limited), limited
+    assert not _lines_of(lines, "llm_error") and search.summary["llm_errors"] == 0
+    assert search.summary["llm_answers_used"] >= 1
+    assert evaluations(lines, source="llm", status="ok")
 
 
 # -- 3. the engine killed mid-run ------------------------------------------------------------
