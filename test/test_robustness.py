@@ -304,22 +304,31 @@ def test_transport_failure_falls_back(mode: str, tmp_path: Path) -> None:
     assert wall < 60, wall
 
 
-def test_rate_limited_endpoint_is_waited_for_until_max_seconds(tmp_path: Path) -> None:
-    """Every request answered 429: a rate limit is not a failure while a request waits within
-    ``llm_timeout_s``, so the search never goes on without the LLM; with refinement off it waits
-    for the LLM and its own ``max_seconds`` ends it."""
-    max_seconds = 12
-    with StandinLLM(mode="error429", latency_s=0.05, seed=1).start() as llm:
+def _kept_llm_run(
+    tmp_path: Path, mode: str, **settings: object
+) -> tuple[OpenEvolveSearch, list[dict[str, object]], float, int]:
+    """A search against the stand-in in ``mode`` that must keep its LLM: the search, its record
+    lines, its wall and the requests the stand-in received, after the checks every such run
+    shares (the pick was measured, the default kept, no fallback)."""
+    with StandinLLM(mode=mode, latency_s=0.05, seed=1).start() as llm:
         search, config, lines, wall = _search(
-            tmp_path / "record.jsonl",
-            api_base=llm.url,
-            api_key="test-key",
-            **{**_FAULT, "max_seconds": max_seconds, "llm_timeout_s": 60},
+            tmp_path / "record.jsonl", api_base=llm.url, api_key="test-key", **settings
         )
         requests = llm.requests
     _check_measured(search, config, lines)
     _check_default_kept(search, lines)
     _check_not_fallen_back(search, lines)
+    return search, lines, wall, requests
+
+
+def test_rate_limited_endpoint_is_waited_for_until_max_seconds(tmp_path: Path) -> None:
+    """Every request answered 429: a rate limit is not a failure while a request waits within
+    ``llm_timeout_s``, so the search never goes on without the LLM; with refinement off it waits
+    for the LLM and its own ``max_seconds`` ends it."""
+    max_seconds = 12
+    search, lines, wall, requests = _kept_llm_run(
+        tmp_path, "error429", **{**_FAULT, "max_seconds": max_seconds, "llm_timeout_s": 60}
+    )
     assert search.summary["mode"] == "no_llm_answer"
     # the endpoint got the requests and answered them 429 (Retry-After: 1), each sent again
     limited = _lines_of(lines, "llm_rate_limited")
@@ -337,14 +346,7 @@ def test_rate_limited_endpoint_is_waited_for_until_max_seconds(tmp_path: Path) -
 def test_endpoint_rate_limiting_every_other_request_keeps_the_llm(tmp_path: Path) -> None:
     """Every other request answered 429: each waits as ``Retry-After`` says and is answered on
     the next attempt; the search uses the answers and never goes on without the LLM."""
-    with StandinLLM(mode="error429_alternate", latency_s=0.05, seed=1).start() as llm:
-        search, config, lines, _ = _search(
-            tmp_path / "record.jsonl", api_base=llm.url, api_key="test-key", llm_timeout_s=10, **_FAULT
-        )
-        requests = llm.requests
-    _check_measured(search, config, lines)
-    _check_default_kept(search, lines)
-    _check_not_fallen_back(search, lines)
+    search, lines, _, requests = _kept_llm_run(tmp_path, "error429_alternate", llm_timeout_s=10, **_FAULT)
     assert search.summary["mode"] == "openevolve"
     # two requests leave together, so the endpoint's second one was answered 429
     limited = _lines_of(lines, "llm_rate_limited")
