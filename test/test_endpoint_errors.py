@@ -165,6 +165,21 @@ def test_a_rate_limit_is_waited_out_and_is_not_a_failure(tmp_path: Path) -> None
     assert not [line for line in said if GOING_ON in line]
 
 
+def test_a_request_still_rate_limited_after_its_wait_is_a_failure(tmp_path: Path) -> None:
+    """Every request answered 429 (Retry-After 1 s) with ``llm_timeout_s`` 2: each request waits
+    out its 2 s, then fails; failures in a row end the LLM's part, and the record counts them."""
+    with StandinLLM(mode="neighbors", seed=1).start() as llm:
+        result, lines, _, requests = _tune(
+            tmp_path, llm, model="standin:error429", refinement=False, llm_timeout_s=2, parallel_llm_calls=2
+        )
+    limited, errors = _kinds(lines, "llm_rate_limited"), _kinds(lines, "llm_error")
+    assert len(limited) == requests  # every attempt was answered 429; the last of each request gave up
+    assert 2 <= len(errors) <= requests // 2
+    assert result.summary["llm_errors"] == len(errors) >= 2
+    assert all(e["category"] == "rate_limit" and "still rate-limited" in str(e["message"]) for e in errors)
+    assert result.mode == "fallback" and "RateLimitError" in str(result.fallback_reason)
+
+
 def test_a_failing_endpoint_is_retried_with_backoff_and_then_left(tmp_path: Path) -> None:
     with StandinLLM(mode="neighbors", seed=1).start() as llm:
         # every request fails: two in a row end the LLM's part; each worker waits (backoff)

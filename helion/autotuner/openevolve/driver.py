@@ -307,13 +307,21 @@ class SearchDriver(Generic[C]):
     # -- the LLM's health ----------------------------------------------------------------------
     def _poll_llm(self) -> None:
         """Read the engine's events; fall back once the LLM or OpenEvolve has failed. Once the
-        search has stopped, the engine ends first: every request that left is then counted."""
+        search has stopped, the engine ends first: every request that left is then counted, and
+        the engine's own end (or error) that the stop caused is no failure of the LLM."""
         if not self.session.running or self.fallback_reason:
             return
-        if self.stop_reason is not None:
+        stopped = self.stop_reason is not None
+        if stopped:
             self.session.shut()
         for event in self.session.events():
+            if stopped and event.get("event") == "engine_error":
+                continue  # OpenEvolve ended because the search did: not the LLM's failure
             self.llm.on_event(event)
+        if stopped:
+            if self.llm.failure is not None:
+                self._fall_back(self.llm.failure)
+            return
         if not self.llm.engine_finished and (ended := self.session.ended_without_word()) is not None:
             for event in self.session.events():
                 self.llm.on_event(event)

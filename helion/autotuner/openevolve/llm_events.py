@@ -123,6 +123,9 @@ class LLMState:
             self._say_once("rate_limit", f"{line} and do not count as failures")
             if retry:
                 return
+        if category == "rate_limit":  # still limited after llm_timeout_s of waiting: it failed
+            self.record.counters.llm_errors += 1
+            self.record.write("llm_error", message="still rate-limited after llm_timeout_s of waiting", **fields)
         else:
             self.record.counters.llm_errors += 1
             self.record.write(
