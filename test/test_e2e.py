@@ -24,7 +24,7 @@ from oe_util import run_script
 import pytest
 import torch
 
-from helion.autotuner.openevolve.measure import FIRST_TWINS
+from helion.autotuner.openevolve.retiming import FIRST_TWINS
 from helion.autotuner.openevolve_tuner import OpenEvolveSearch
 from helion.autotuner.openevolve_tuner import openevolve_autotuner
 

@@ -18,11 +18,11 @@ from helion.autotuner.openevolve.compare import Noise
 from helion.autotuner.openevolve.compare import Z
 from helion.autotuner.openevolve.compare import verdict
 from helion.autotuner.openevolve.config_space import _DictBackend
-from helion.autotuner.openevolve.measure import FIRST_TWINS
-from helion.autotuner.openevolve.measure import VERIFY_PER_RIVAL
 from helion.autotuner.openevolve.measure import Results
 from helion.autotuner.openevolve.paths import RefinementPaths
 from helion.autotuner.openevolve.record import RunRecord
+from helion.autotuner.openevolve.retiming import FIRST_TWINS
+from helion.autotuner.openevolve.retiming import VERIFY_PER_RIVAL
 
 Config = dict[str, int]
 

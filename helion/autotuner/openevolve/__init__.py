@@ -16,8 +16,10 @@ Read the modules in the order the data flows:
 3. ``proposals``: each evolved program (``program`` parses it as data) is an LLM answer; its
    candidates are validated, measured beside refinement and answered with ``feedback``.
 4. ``paths``: PatternSearch-style refinement paths, started from the best configs of any source.
-5. ``measure``: the table of every result and the evaluation budget; ``record`` writes each
-   result, the time split and the summary to the run record (and reads records back).
+5. ``measure``: the table of every result and the evaluation budget, with ``compare`` (the one
+   comparison rule every decision uses) and ``retiming`` (the paired re-timing rounds behind
+   it); ``record`` writes each result, the time split and the summary to the run record (and
+   reads records back).
 6. ``llm_channel`` (in OpenEvolve's workers) owns the LLM client's retries, by what
    ``llm_faults`` makes of each error (permanent, transient, rate limit), and reports every HTTP
    attempt as an event; ``llm_events`` turns the events into counters and the failure verdict
@@ -26,7 +28,8 @@ Read the modules in the order the data flows:
    paths behind a settled best that the LLM or history brought end (knowledge first).
 
 Two kinds of module live here: engine-side modules (``program``, ``feedback``, ``server``,
-``llm_channel``, ``llm_faults``, ``engine``, ``launcher``, ``session``, ``options``, ``measure``, ``paths``,
+``llm_channel``, ``llm_faults``, ``engine``, ``launcher``, ``session``, ``options``, ``measure``,
+``compare``, ``retiming``, ``paths``,
 ``proposals``, ``llm_events``, ``stop_rule``, ``driver``, ``record``) use only the standard
 library and ``openevolve``; the OpenEvolve process imports this package under a private name, so
 it never imports ``helion`` or ``torch``. Helion-side modules (``settings``, ``space``,

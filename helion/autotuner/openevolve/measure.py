@@ -6,17 +6,10 @@ path, or a plain dict space with a Python objective) in batches. :class:`Results
 each to the run record as it happens, and knows the evaluation budget. Costs are lower-is-better
 (a latency in ms for Helion); a failure costs ``inf`` and is never chosen.
 
-Decisions rest on re-timing, not on first timings (:mod:`.compare` holds the rule). After each
-batch, the fresh configs that would take the place of a config measured before (the best, or
-their refinement path's incumbent: their *rival*; at most :data:`VERIFY_PER_RIVAL` per rival,
-the fastest first) are timed again together with their rivals in one interleaved round, and
-one config of the round twice (its twin: the noise sample). While a pair's rounds tell neither
-way, it is timed again for ``decision_rounds`` rounds in all; the rounds are looked at after
-the first and after the last only, since every look at noisy data is one more chance to decide
-on noise. Timing every config twice would double a search's measuring time for configs that
-decide nothing; a first timing that no decision needed stays untrusted. A backend that does not
-time again (an exact objective, or Helion's effort leaves re-timing off) decides on first
-timings with ``min_improvement`` alone.
+Decisions rest on re-timing, not on first timings: :mod:`.compare` holds the rule, and
+:mod:`.retiming` the rounds that time the configs a decision rests on again after each batch
+(:meth:`Results.decide` asks for more when a decision needs them). A first timing that no
+decision needed stays untrusted.
 """
 
 from __future__ import annotations
@@ -26,8 +19,6 @@ from collections.abc import Hashable
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
-from dataclasses import replace
-import itertools
 import math
 import random
 import time
@@ -37,22 +28,15 @@ from typing import TypeVar
 
 from .compare import Noise
 from .compare import Verdict
-from .compare import Z
 from .compare import needs_more_rounds
-from .compare import relative_difference
 from .compare import verdict
 from .record import RunRecord
 from .record import Source
+from .retiming import VERIFY_PER_RIVAL
+from .retiming import retime_contenders
+from .retiming import timing_round
 
 C = TypeVar("C")
-
-#: fresh configs verified per rival in one batch, the fastest first: the one a decision picks,
-#: and the next ones in case its re-timing loses (the fastest of many first timings is an
-#: optimistic pick)
-VERIFY_PER_RIVAL = 3
-#: copies of the default config in the first re-timing round: the noise estimate exists from the
-#: first batch on, from three twin samples
-FIRST_TWINS = 3
 
 
 @dataclass(frozen=True)
@@ -145,7 +129,8 @@ class Results(Generic[C]):
         self.verifying = False
         #: this run's timing noise, from the twins of every re-timing round
         self.timing_noise = Noise()
-        self._round = 0
+        #: re-timing rounds so far
+        self.rounds = 0
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self.entries
@@ -162,11 +147,6 @@ class Results(Generic[C]):
         """The config every later one must beat: it changes only for one that beats it beyond
         the noise (:meth:`compare`), so a tie keeps the config that was there first."""
         return self._best
-
-    @property
-    def rounds(self) -> int:
-        """Re-timing rounds so far."""
-        return self._round
 
     def ok_entries(self) -> list[Result[C]]:
         return [e for e in self.entries.values() if e.measurement.ok]
@@ -210,7 +190,7 @@ class Results(Generic[C]):
             stalled = False
             while v.rounds < target and not stalled:
                 before = v.rounds
-                stalled = not self._round_of([a, b], b, 1)
+                stalled = not timing_round(self, [a, b], b, 1)
                 v = self.compare(a, b, floor)
                 stalled = stalled or v.rounds == before  # nothing timed, or it failed: decide now
             if stalled:
@@ -269,7 +249,7 @@ class Results(Generic[C]):
             origin = self.origins.get(key, source) if source in ("refine", "default") else source
             new.append(result := Result(candidate, m, source, origin))
             self.entries[key] = result
-        retimed = self._verify(new, rival_of)
+        retimed = retime_contenders(self, new, rival_of)
         self.record.time.measure_s += time.perf_counter() - t0
         for result in new:
             m = result.measurement
@@ -311,93 +291,6 @@ class Results(Generic[C]):
                 **v.record(),
             )
             return
-
-    def _contenders(
-        self, new: list[Result[C]], rival_of: Callable[[Hashable], Hashable | None]
-    ) -> dict[Hashable | None, list[Result[C]]]:
-        """The configs of ``new`` a decision rests on, grouped by their rival measured before.
-        A fresh config contends with the best measured before and with its ``rival_of`` config
-        when its first timing is below the rival's first or latest one by less than :data:`.compare.Z`
-        times the noise (it could take the rival's place: one timing each says no more); per rival, the :data:`VERIFY_PER_RIVAL` fastest contend. In the first
-        batch (no best yet) its fastest configs and the default (every speedup's baseline)
-        contend with each other (group ``None``)."""
-        key = self.backend.key
-        best = self._best
-        groups: dict[Hashable | None, list[Result[C]]] = {}
-        for r in sorted((r for r in new if r.measurement.ok), key=lambda r: r.first):
-            if best is None:
-                rivals: list[Hashable | None] = [None]
-            else:
-                rivals = [k for k in dict.fromkeys([rival_of(key(r.candidate)), key(best.candidate)]) if k is not None]
-            for rival in rivals:
-                old = self.entries[rival] if rival is not None else None
-                if old is not None and not relative_difference(r.first, max(old.first, old.cost)) < Z * self.noise:
-                    continue  # not faster than the rival, even allowing for the noise
-                group = groups.setdefault(rival, [])
-                if len(group) < VERIFY_PER_RIVAL or r.source == "default":  # the speedups' baseline
-                    group.append(r)
-        return groups
-
-    def _verify(self, new: list[Result[C]], rival_of: Callable[[Hashable], Hashable | None]) -> bool:
-        """Time the contenders among ``new`` again beside their rivals (see the module
-        docstring), round after round while a pair is still open; whether any round ran."""
-        groups = self._contenders(new, rival_of)
-        pairs = [(c, self.entries[r]) for r, group in groups.items() if r is not None for c in group]
-        group = list({id(e): e for e in [*(c for g in groups.values() for c in g), *(r for _, r in pairs)]}.values())
-        if not group:
-            return False
-        # the twin: the default in the first batch (every speedup's baseline), else a rival
-        twin = next((e for e in group if e.source == "default"), None)
-        twin = twin or (pairs[0][1] if pairs else min(group, key=lambda e: e.cost))
-        copies = FIRST_TWINS if not self.timing_noise.samples else 1
-        t0 = time.perf_counter()
-        ran, changes = 0, {id(e): (e, e.cost) for e in group}
-        while group and ran < self.decision_rounds:
-            if not self._round_of(group, twin, copies):
-                break
-            ran, copies = ran + 1, 1
-            if 1 < ran < self.decision_rounds:
-                continue  # look after the first round and the last only: each look is a chance to decide on noise
-            open_pairs = [
-                (c, r)
-                for c, r in pairs
-                if needs_more_rounds(self.compare(c, r), noise=self.noise, floor=self.min_improvement)
-            ]
-            group = list({id(e): e for pair in open_pairs for e in pair}.values())
-            twin = open_pairs[0][1] if open_pairs else twin
-        self.record.time.verify_s += time.perf_counter() - t0
-        if ran:
-            self.record.write(
-                "verified",
-                batch=sum(r.measurement.ok for r in new),
-                rounds=ran,
-                noise=round(self.noise, 5),
-                twins=len(self.timing_noise.samples),
-                changes=[
-                    {"config": self.backend.as_dict(e.candidate), "first": e.first, "before": before, "cost": e.cost}
-                    for e, before in changes.values()
-                ],
-            )
-        return ran > 0
-
-    def _round_of(self, group: list[Result[C]], twin: Result[C], copies: int) -> bool:
-        """One re-timing round of ``group`` and ``copies`` more timings of ``twin`` (in the
-        group); whether the backend timed them."""
-        costs = self.backend.retime([e.candidate for e in group] + [twin.candidate] * copies)
-        if costs is None:
-            return False
-        self._round += 1
-        cost_of = dict(zip((id(e) for e in group), costs, strict=False))
-        twins = [cost_of[id(twin)], *costs[len(group) :]]
-        for first, second in itertools.pairwise(twins):
-            self.timing_noise.add(first, second)
-        for entry in group:
-            cost = cost_of[id(entry)]
-            if math.isfinite(cost):  # a failed re-timing keeps the earlier cost
-                entry.rounds[self._round] = cost
-                entry.measurement = replace(entry.measurement, cost=sum(entry.rounds.values()) / len(entry.rounds))
-        self.verifying = True
-        return True
 
 
 def describe_batch(items: list[tuple[object, Source]]) -> str:

@@ -36,10 +36,10 @@ from typing import Generic
 from typing import TypeVar
 
 from .compare import Verdict
-from .measure import VERIFY_PER_RIVAL
 from .measure import Result
 from .measure import Results
 from .record import Source
+from .retiming import VERIFY_PER_RIVAL
 
 C = TypeVar("C")
 
