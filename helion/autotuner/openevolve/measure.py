@@ -282,15 +282,19 @@ class Results(Generic[C]):
             if self.compare(challenger, best).worse or not (v := self.decide(challenger, best)).better:
                 continue
             self._best = challenger
-            self.record.write(
-                "decision",
-                what="best",
-                config=self.backend.as_dict(challenger.candidate),
-                cost=challenger.cost,
-                before=best.cost,
-                **v.record(),
-            )
+            self.write_decision("best", challenger, best, v)
             return
+
+    def write_decision(self, what: str, entry: Result[C], before: Result[C] | None, v: Verdict | None) -> None:
+        """A ``decision`` line: ``entry`` against the config it had to beat, and the verdict."""
+        self.record.write(
+            "decision",
+            what=what,
+            config=self.backend.as_dict(entry.candidate),
+            cost=entry.cost,
+            before=before.cost if before is not None else None,
+            **(v.record() if v is not None else {"better": True}),  # no rival: any working config wins
+        )
 
 
 def describe_batch(items: list[tuple[object, Source]]) -> str:

@@ -142,20 +142,12 @@ class ProposalDesk(Generic[C]):
         entries = [self._entry(item) for item in answer.candidates]
         trusted = [e for e in entries if e is not None and self.measured.trusted(e)]
         answer_best = min(trusted, key=lambda e: e.cost, default=None)
-        better = self.measured.beats(answer_best, best_before)
+        rival = best_before if best_before is not None and best_before.measurement.ok else None
+        v = self.measured.compare(answer_best, rival) if answer_best is not None and rival is not None else None
+        better = v.better if v is not None else answer_best is not None
         self.credit.credit(better)
         if answer_best is not None:
-            self.record.write(
-                "decision",
-                what="credit",
-                config=self.measured.backend.as_dict(answer_best.candidate),
-                cost=answer_best.cost,
-                before=best_before.cost if best_before is not None else None,
-                **{
-                    **(self.measured.compare(answer_best, best_before).record() if best_before else {}),
-                    "better": better,
-                },
-            )
+            self.measured.write_decision("credit", answer_best, rival, v)
         best = self.measured.best
         answer.proposal.reply(
             Reply(
