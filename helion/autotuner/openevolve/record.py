@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
+import gzip
 import json
 import math
 from pathlib import Path
@@ -129,18 +130,22 @@ class RunRecord:
 
 
 def read_record(path: str | Path) -> list[dict[str, object]]:
-    """The lines of a run record, oldest first; none if it does not exist. A last line cut off
-    by an interrupted run is skipped."""
+    """The lines of a run record (``.gz`` decompressed), oldest first; none if it does not
+    exist. A last line cut off by an interrupted run is skipped."""
     path = Path(path)
     if not path.exists():
         return []
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as f:
+        texts = f.read().splitlines()
     lines: list[dict[str, object]] = []
-    for text in path.read_text().splitlines():
-        if text.strip():
-            try:
-                lines.append(json.loads(text))
-            except json.JSONDecodeError:
-                continue
+    for text in texts:
+        try:
+            line = json.loads(text) if text.strip() else None
+        except json.JSONDecodeError:
+            continue
+        if isinstance(line, dict):
+            lines.append(line)
     return lines
 
 
