@@ -131,7 +131,8 @@ def test_strict_raises_when_the_llm_dies_mid_run() -> None:
     """The LLM answers once, then every request fails: with ``strict`` the search raises instead
     of going on without it (refinement off: the search waits for the LLM, whatever the timing)."""
     with StandinLLM(mode="fail_after:1", latency_s=0.05, seed=1).start() as llm:
-        with pytest.raises(OpenEvolveUnavailable, match="failed 2 requests in a row"):
+        # Requests leave in parallel: one failing after a later one can lengthen the run past 2.
+        with pytest.raises(OpenEvolveUnavailable, match=r"failed ([2-9]|\d\d+) requests in a row"):
             tune_config_space(
                 SPACE,
                 score,

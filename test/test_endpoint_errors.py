@@ -238,10 +238,16 @@ def test_the_channel_owns_the_retries_and_reports_each_attempt(tmp_path: Path) -
     assert all(e["category"] == "transient" and e["status"] == 500 for e in events if e["event"] == "llm_error")
 
 
+def _request() -> object:
+    """A request as the OpenAI client sends it (newer clients read its headers in every error)."""
+    http = importlib.import_module("httpx2" if importlib.util.find_spec("httpx2") else "httpx")  # openai 3 or 1
+    return http.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
+
+
 def _status_error(kind: type[Exception], status: int, code: object, headers: dict[str, str] | None = None) -> Exception:
     """An exception as the OpenAI client raises it for an HTTP error with this body ``code``."""
     http = importlib.import_module("httpx2" if importlib.util.find_spec("httpx2") else "httpx")  # openai 3 or 1
-    request = http.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
+    request = _request()
     response = http.Response(status, request=request, headers=headers or {})
     return kind("an error message", response=response, body={"message": "m", "code": code})  # type: ignore[call-arg]
 
@@ -286,8 +292,8 @@ def _status_error(kind: type[Exception], status: int, code: object, headers: dic
             "rate limited",
         ),
         (lambda: _status_error(openai.InternalServerError, 503, None), "transient", "the endpoint failed (503)"),
-        (lambda: openai.APITimeoutError(request=None), "transient", "no answer in time"),  # type: ignore[arg-type]
-        (lambda: openai.APIConnectionError(request=None), "transient", "APIConnectionError"),  # type: ignore[arg-type]
+        (lambda: openai.APITimeoutError(request=_request()), "transient", "no answer in time"),  # type: ignore[arg-type]
+        (lambda: openai.APIConnectionError(request=_request()), "transient", "APIConnectionError"),  # type: ignore[arg-type]
         (lambda: TimeoutError(), "transient", "no answer in time"),
         (lambda: ValueError("a streamed answer"), "transient", "ValueError"),
     ],
