@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from collections.abc import Sequence
 
-    from helion.autotuner.base_search import BaseAutotuner
-    from helion.runtime.kernel import BoundKernel
+    from helion.autotuner.openevolve.helion_api import BaseAutotuner
+    from helion.autotuner.openevolve.helion_api import BoundKernel
 
 OpenEvolveTuner = OpenEvolveSearch
 
@@ -60,9 +60,8 @@ def openevolve_autotuner(**settings: object) -> Callable[..., BaseAutotuner]:
         # search class from HELION_AUTOTUNER alone. test_e2e pins the two against each other.
         import inspect
 
-        from helion.autotuner.effort_profile import get_effort_profile
-
-        from helion.autotuner import cache_classes
+        from helion.autotuner.openevolve.helion_api import cache_classes
+        from helion.autotuner.openevolve.helion_api import get_effort_profile
 
         profile = get_effort_profile(bound_kernel.settings.autotune_effort)
         params = inspect.signature(OpenEvolveSearch.__init__).parameters
@@ -87,7 +86,7 @@ def openevolve_autotuner(**settings: object) -> Callable[..., BaseAutotuner]:
 
 def register() -> None:
     """Add ``OpenEvolveTuner`` and ``OpenEvolveSearch`` to Helion's search registry."""
-    from helion.autotuner import search_algorithms
+    from helion.autotuner.openevolve.helion_api import search_algorithms
 
     search_algorithms.setdefault("OpenEvolveTuner", OpenEvolveSearch)
     search_algorithms.setdefault("OpenEvolveSearch", OpenEvolveSearch)

@@ -34,7 +34,8 @@ Two kinds of module live here: engine-side modules (``program``, ``feedback``, `
 library and ``openevolve``; the OpenEvolve process imports this package under a private name, so
 it never imports ``helion`` or ``torch``. Helion-side modules (``settings``, ``space``,
 ``prompts``, ``history``, ``helion_backend``, ``search``, ``config_space``) adapt Helion's ``ConfigSpec`` and benchmark path;
-only the user's process imports them.
+only the user's process imports them. They take every Helion API beyond ``helion.Config`` and
+``helion.exc`` from ``helion_api``, the one file to read when moving to a new Helion.
 
 This file must stay free of imports for that reason.
 """

@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from helion.autotuner.base_search import PopulationMember
-from helion.autotuner.effort_profile import PATTERN_SEARCH_DEFAULTS
-
+from . import helion_api
+from .helion_api import PATTERN_SEARCH_DEFAULTS
+from .helion_api import PopulationMember
 from .measure import Measurement
 from .space import InvalidCandidate
 
@@ -37,7 +37,7 @@ class HelionBackend:
 
     def validate(self, raw: dict[str, object]) -> helion.Config:
         config = self.space.validate(raw)
-        if not self.search._backend_config_is_viable(config):
+        if not helion_api.backend_config_is_viable(self.search, config):
             raise InvalidCandidate("the backend rules this config out for this kernel and device")
         return config
 
@@ -64,7 +64,7 @@ class HelionBackend:
                 status=r.status,
                 compile_time=r.compile_time,
             )
-            self.search._record_benchmarked_member(member)
+            helion_api.record_benchmarked_member(self.search, member)
             self.members[candidate] = member
             ok = r.status == "ok" and math.isfinite(r.perf)
             reason = "" if ok else failure_reason(r.status)

@@ -32,8 +32,9 @@ import re
 import textwrap
 from typing import TYPE_CHECKING
 
-from helion.autotuner.local_cache import get_helion_cache_dir
 import torch
+
+from . import helion_api
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -226,7 +227,7 @@ class WarmStart:
 
 def default_root() -> Path:
     """The store's folder when ``history_dir`` is not set: ``openevolve-history`` in Helion's cache."""
-    return get_helion_cache_dir() / "openevolve-history"
+    return helion_api.get_helion_cache_dir() / "openevolve-history"
 
 
 def _store(search: OpenEvolveSearch) -> HistoryStore | None:
@@ -237,7 +238,7 @@ def _store(search: OpenEvolveSearch) -> HistoryStore | None:
     except (OSError, TypeError) as e:
         search.log(f"{_PREFIX} off for this kernel: its source cannot be read ({type(e).__name__})")
         return None
-    s, hardware = search.oe_settings, search._get_current_hardware_and_specialization()[0]
+    s, hardware = search.oe_settings, helion_api.current_hardware(search)
     return HistoryStore(
         Path(s.history_dir) if s.history_dir else default_root(),
         kernel=getattr(fn, "__qualname__", "kernel"),
@@ -252,7 +253,7 @@ def _helion_cached(search: OpenEvolveSearch, validate: Validate) -> list[helion.
     search base's own method that Helion's ``FROM_BEST_AVAILABLE`` initial population uses."""
     try:
         n = min(MAX_SEEDS, int(search.settings.autotune_best_available_max_configs))
-        entries = search._find_similar_cached_configs(n) if n > 0 else []
+        entries = helion_api.find_similar_cached_configs(search, n) if n > 0 else []
     except Exception as e:  # a remote cache's error too: the warm start is optional
         search.log.warning(f"{_PREFIX} Helion's cache could not be read ({type(e).__name__}); going on without it")
         return []

@@ -12,15 +12,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from helion.autotuner.llm.workload import compute_workload_hints
-from helion.autotuner.llm.workload import describe_kernel
-from helion.autotuner.llm.workload import detect_workload_traits
+from .helion_api import compute_workload_hints
+from .helion_api import describe_kernel
+from .helion_api import detect_workload_traits
+from .helion_api import flat_fields
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from helion.autotuner.base_search import _AutotunableKernel
-
+    from .helion_api import AutotunableKernel
     from .history import Known
     from .space import HelionSpace
 
@@ -77,7 +77,7 @@ def history_section(known: Sequence[Known], default: dict[str, object]) -> str:
 
 def system_message(
     *,
-    kernel: _AutotunableKernel,
+    kernel: AutotunableKernel,
     args: Sequence[object],
     space: HelionSpace,
     candidates: int,
@@ -87,7 +87,7 @@ def system_message(
     spec = space.config_spec
     hints = compute_workload_hints(
         args,
-        flat_fields=spec._flat_fields(),
+        flat_fields=flat_fields(spec),
         backend=spec.backend_name,
         workload_traits=detect_workload_traits(kernel, config_spec=spec),
     )

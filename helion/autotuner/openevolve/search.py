@@ -25,15 +25,15 @@ import time
 from typing import TYPE_CHECKING
 from typing import Any
 
-from helion.autotuner.base_search import _FINAL_REBENCHMARK_TARGET_MS_ENV
-from helion.autotuner.base_search import PopulationBasedSearch
-from helion.autotuner.base_search import PopulationMember
-from helion.autotuner.base_search import performance
-
 from helion import exc
 
+from . import helion_api
 from .driver import NOTHING_FASTER
 from .driver import SearchDriver
+from .helion_api import FINAL_REBENCHMARK_TARGET_MS_ENV
+from .helion_api import PopulationBasedSearch
+from .helion_api import PopulationMember
+from .helion_api import performance
 from .helion_backend import HelionBackend
 from .history import WarmStart
 from .options import DriverOptions
@@ -48,13 +48,13 @@ from .space import HelionSpace
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from helion.autotuner.base_search import _AutotunableKernel
-
     import helion
+
+    from .helion_api import AutotunableKernel
 
 
 #: Helion's own setting of its final verification's target time: when the user sets it, it wins.
-FINAL_TARGET_ENV = _FINAL_REBENCHMARK_TARGET_MS_ENV
+FINAL_TARGET_ENV = FINAL_REBENCHMARK_TARGET_MS_ENV
 
 
 class OpenEvolveSearch(PopulationBasedSearch):
@@ -71,7 +71,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
 
     def __init__(
         self,
-        kernel: _AutotunableKernel,
+        kernel: AutotunableKernel,
         args: Sequence[object],
         *,
         finishing_rounds: int = 0,
@@ -109,7 +109,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
             seed=seed,
             max_seconds=s.max_seconds,
             # Helion's own check of autotune_budget_seconds, as PatternSearch's generations use it
-            budget_exceeded=self._autotune_budget_exceeded_across_ranks,
+            budget_exceeded=helion_api.budget_check(self),
             system_message=system_message(
                 kernel=self.kernel,
                 args=self.args,
@@ -151,7 +151,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
         seeds = [space.default]
         try:
             seeds += [config for _, config in self.config_gen.seed_flat_config_pairs()]
-            seeds += [space.canonical(c) for c in self._autotune_seed_configs()]
+            seeds += [space.canonical(c) for c in helion_api.autotune_seed_configs(self)]
         except exc.InvalidConfig as e:  # a bad seed is skipped, never fatal
             self.log.warning(f"OpenEvolveSearch: skipping seed configs: {e}")
         return seeds
@@ -181,7 +181,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
             if not self.population or not math.isfinite(self.population[0].perf):
                 raise exc.NoConfigFound
             t0 = time.perf_counter()
-            config = self._finalize()
+            config = helion_api.finalize(self)
             record.time.finalize_s += time.perf_counter() - t0
             self._log_summary(driver, record, config, default)
             warm.remember(config, self.summary)
@@ -205,7 +205,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
         for config in pinned:
             self.pin_finalist_config(config)
             if (member := backend.members.get(config)) is not None:
-                self._record_benchmarked_member(member)  # measured before it was pinned
+                helion_api.record_benchmarked_member(self, member)  # measured before it was pinned
         measured.record.write("finalists", ties=len(ties), pinned=len(pinned))
 
     def _log_summary(

@@ -16,13 +16,12 @@ from dataclasses import fields
 from dataclasses import replace
 import os
 
-from helion.autotuner.effort_profile import get_effort_profile
-from helion.runtime.settings import _env_get_bool
-from helion.runtime.settings import _env_get_int
-from helion.runtime.settings import _env_get_optional_float
-from helion.runtime.settings import _env_get_optional_int
-from helion.runtime.settings import _env_get_str_or_none
-
+from .helion_api import env_bool
+from .helion_api import env_int
+from .helion_api import env_optional_float
+from .helion_api import env_optional_int
+from .helion_api import env_str_or_none
+from .helion_api import get_effort_profile
 from .options import DriverOptions
 
 
@@ -124,15 +123,15 @@ def _from_env() -> dict[str, object]:
             continue
         kind = str(f.type)
         if kind == "bool":
-            out[f.name] = _env_get_bool(var, False)
+            out[f.name] = env_bool(var, False)
         elif kind == "int":
-            out[f.name] = _env_get_int(var, 0)
+            out[f.name] = env_int(var, 0)
         elif kind == "int | None":
-            out[f.name] = _env_get_optional_int(var)
+            out[f.name] = env_optional_int(var)
         elif kind in ("float", "float | None"):
-            out[f.name] = _env_get_optional_float(var)
+            out[f.name] = env_optional_float(var)
         else:
-            out[f.name] = _env_get_str_or_none(var, None)
+            out[f.name] = env_str_or_none(var, None)
     return out
 
 

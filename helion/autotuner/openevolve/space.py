@@ -14,27 +14,28 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
-from helion.autotuner.block_id_sequence import BlockIdSequence
-from helion.autotuner.config_fragment import BaseIntegerFragment
-from helion.autotuner.config_fragment import BooleanFragment
-from helion.autotuner.config_fragment import EnumFragment
-from helion.autotuner.config_fragment import ListOf
-from helion.autotuner.config_fragment import NumThreadsFragment
-from helion.autotuner.config_fragment import PermutationFragment
-from helion.autotuner.config_fragment import PowerOfTwoFragment
-from helion.autotuner.config_fragment import integer_power_of_two
-from helion.autotuner.config_generation import ConfigGeneration
-from helion.autotuner.llm.configs import validate_sparse_config_shape
-from helion.autotuner.pattern_search import PatternSearch
-from helion.runtime.settings import _env_get_int
-
 import helion
 from helion import exc
 
+from .helion_api import BaseIntegerFragment
+from .helion_api import BlockIdSequence
+from .helion_api import BooleanFragment
+from .helion_api import EnumFragment
+from .helion_api import ListOf
+from .helion_api import NumThreadsFragment
+from .helion_api import PatternNeighbors
+from .helion_api import PermutationFragment
+from .helion_api import PowerOfTwoFragment
+from .helion_api import encode_flat_values
+from .helion_api import flat_fields
+from .helion_api import flat_layout
+from .helion_api import integer_power_of_two
+from .helion_api import validate_sparse_config_shape
+
 if TYPE_CHECKING:
-    from helion.autotuner.config_fragment import ConfigSpecFragment
-    from helion.autotuner.config_generation import FlatConfig
-    from helion.autotuner.config_spec import ConfigSpec
+    from .helion_api import ConfigGeneration
+    from .helion_api import ConfigSpec
+    from .helion_api import ConfigSpecFragment
 
 
 class InvalidCandidate(ValueError):
@@ -100,11 +101,11 @@ class HelionSpace:
     def __init__(self, config_gen: ConfigGeneration, config_spec: ConfigSpec) -> None:
         self.config_gen = config_gen
         self.config_spec = config_spec
-        self._layout = config_gen._key_to_flat_indices
+        self._layout = flat_layout(config_gen)
         self._fixed = config_gen.overridden_flat_indices
-        self._flat_fields = config_spec._flat_fields()
+        self._flat_fields = flat_fields(config_spec)
         self.default = self.canonical(config_spec.autotune_reference_config())
-        self._pattern = _PatternNeighbors(config_gen)
+        self._pattern = PatternNeighbors(config_gen)
 
     # -- description ---------------------------------------------------------------------------
     def describe(self) -> dict[str, object]:
@@ -168,7 +169,7 @@ class HelionSpace:
         if not isinstance(field, BlockIdSequence):
             return value
         try:
-            return list(field._encode_flat_values(self.config_spec, copy.deepcopy(value)))
+            return list(encode_flat_values(field, self.config_spec, copy.deepcopy(value)))
         except (TypeError, ValueError, AssertionError, exc.InvalidConfig) as e:
             raise InvalidCandidate(f"{key}={value!r} is not valid: {e}") from None
 
@@ -190,22 +191,3 @@ class HelionSpace:
             except exc.InvalidConfig:
                 continue
         return out
-
-
-class _PatternNeighbors:
-    """Helion's ``PatternSearch._generate_neighbors``, called rather than copied.
-
-    That method and the ``shrink_neighbors`` it calls read only ``config_gen`` and
-    ``num_neighbors_cap`` of their search, so they run on this small holder of the two; the cap
-    comes from PatternSearch's own profile kwargs (the same environment variable it reads).
-    """
-
-    _generate_neighbors = PatternSearch._generate_neighbors
-    shrink_neighbors = PatternSearch.shrink_neighbors
-
-    def __init__(self, config_gen: ConfigGeneration) -> None:
-        self.config_gen = config_gen
-        self.num_neighbors_cap = _env_get_int("HELION_CAP_AUTOTUNE_NUM_NEIGHBORS", -1)
-
-    def neighbors(self, base: FlatConfig) -> list[FlatConfig]:
-        return self._generate_neighbors(base)  # type: ignore[arg-type]
