@@ -157,3 +157,83 @@ def test_an_earlier_pick_of_the_optimum_ends_the_search_after_one_neighbourhood(
     assert told.evaluations <= 2 + 2 * len(SPACE)  # the default, the pick and its neighbours
     assert told.evaluations <= blind.evaluations / 2
     assert "earlier search's pick, is settled" in str(told.summary["stop_reason"])
+
+
+#: a second basin, as deep as the first (``OPTIMUM``): the best level has two configs, far apart
+OTHER_OPTIMUM = {"p0": 6, "p1": 0, "p2": 6, "p3": 0}
+
+
+def two_basins(config: dict[str, object]) -> float:
+    def bowl(center: dict[str, int]) -> float:
+        return math.prod(
+            (1 + g) ** abs(int(config[f"p{i}"]) - center[f"p{i}"])  # type: ignore[call-overload]
+            for i, g in enumerate(GAPS)
+        )
+
+    return min(bowl(OPTIMUM), bowl(OTHER_OPTIMUM))
+
+
+class AnswerAfterOptimum:
+    """An exact cost that holds its first timing of ``OPTIMUM`` until the LLM has answered:
+    refinement reaches the best level before the LLM's answer is measured."""
+
+    def __init__(self, llm: StandinLLM, cost=two_basins) -> None:  # type: ignore[no-untyped-def]
+        self.llm, self.cost, self.held = llm, cost, False
+
+    def __call__(self, config: dict[str, object]) -> float:
+        if config == OPTIMUM and not self.held:
+            self.held = True
+            deadline = time.monotonic() + 30
+            while not self.llm.responses and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return self.cost(config)
+
+
+def _told_late(answer: dict[str, int], cost=two_basins, record: Path | None = None):  # type: ignore[no-untyped-def]
+    with StandinLLM(mode="knowing", known_configs=[answer], latency_s=0.0, seed=0).start() as llm:
+        return tune_config_space(
+            SPACE,
+            AnswerAfterOptimum(llm, cost),
+            minimize=True,
+            max_evaluations=240,
+            seed=0,
+            exact=True,
+            default={f"p{i}": 1 for i in range(4)},
+            api_base=llm.url,
+            api_key="test-key",
+            record_path=str(record) if record else None,
+            log=quiet,
+        )
+
+
+def test_an_llm_answer_that_ties_the_best_from_afar_is_confirmed_and_ends_the_search(tmp_path: Path) -> None:
+    """Refinement reached the best level first; the LLM's answer, in the other basin, only ties
+    it. Its neighbourhood confirms it, and the search stops without waiting for more answers."""
+    record = tmp_path / "run.jsonl"
+    told = _told_late(OTHER_OPTIMUM, record=record)
+    assert told.mode == "openevolve"
+    assert two_basins(told.best_config) == 1.0
+    assert "an LLM answer ties the best config and is settled" in str(told.summary["stop_reason"])
+    ties = [x for x in lines(record) if x["kind"] == "decision" and x["what"] == "knowledge_ties_best"]
+    assert [x["config"] for x in ties] == [OTHER_OPTIMUM] and not ties[0]["better"]
+    converged = [x["incumbent"] for x in lines(record) if x["kind"] == "decision" and x["what"] == "converged"]
+    assert OTHER_OPTIMUM in converged  # its neighbourhood was measured before the stop
+
+
+def test_a_known_config_one_step_from_the_best_is_no_knowledge() -> None:
+    """A known config next to the best that ties it (as an LLM editing the config it was shown
+    would propose) ends nothing: refinement measures it anyway. One from afar does."""
+
+    def plateau(config: dict[str, object]) -> float:  # p3 = 3 or 4 cost the same near the optimum
+        return two_basins({**config, "p3": 3} if config["p3"] in (3, 4) else config)
+
+    def tune(cost, known: dict[str, int]):  # type: ignore[no-untyped-def]
+        return tune_config_space(
+            SPACE, cost, minimize=True, max_evaluations=240, seed=0, exact=True, default=OPTIMUM,
+            known_configs=[known], log=quiet,
+        )  # fmt: skip
+
+    near = tune(plateau, {**OPTIMUM, "p3": 4})
+    assert "ties the best" not in str(near.summary["stop_reason"])
+    far = tune(two_basins, OTHER_OPTIMUM)
+    assert "an earlier search's pick ties the best config and is settled" in str(far.summary["stop_reason"])

@@ -157,7 +157,9 @@ class SearchDriver(Generic[C]):
             first: list[tuple[C, Source]] = [(default, "default")]
             first += [(c, "history" if key(c) in known else "seed") for _, c in program]
             t0 = time.perf_counter()
-            self.measured.default = self.measured.measure(first, "default and seed configs")[0]
+            entries = self.measured.measure(first, "default and seed configs")
+            self.measured.default = entries[0]
+            self._note_knowledge(entries)
             self.record.time.first_batch_s += time.perf_counter() - t0
             if not self.measured.default.measurement.ok:
                 self.warn(
@@ -257,19 +259,63 @@ class SearchDriver(Generic[C]):
         return [(c, source) for c in self.measured.unseen(self._draws(want * 20), want)]
 
     def _knowledge_settled(self) -> str | None:
-        """Why the search ends now that its best config, from knowledge, is settled; or None."""
+        """Why the search ends now that its best config, from knowledge, is settled, or a
+        settled knowledge config ties the best and no path level with it walks on; or None."""
         best = self.measured.best
-        if best is None or not self.options.refinement or not self.paths.settled(self.measured):
+        if best is None or not self.options.refinement:
             return None
-        return knowledge_first(best.origin)
+        if self.paths.settled(self.measured) and (why := knowledge_first(best.origin)) is not None:
+            return why
+        peer = self._settled_peer()
+        return knowledge_first(peer.origin, tie=True) if peer is not None and self.paths.converged else None
+
+    def _settled_peer(self) -> Result[C] | None:
+        """A knowledge config whose path ended at it (no neighbour faster) and that still ties
+        the best (:mod:`.stop_rule`, knowledge first)."""
+        for key in self.paths.peers:
+            entry = self.measured[key]
+            if self.paths.at_optimum(key) and self.measured.ties_best(entry):
+                return entry
+        return None
+
+    def _note_knowledge(self, entries: list[Result[C]]) -> None:
+        """Start a path at each LLM answer or earlier search's pick among ``entries`` that ties
+        the best without being one step from it: its neighbourhood confirms it (knowledge
+        first, :mod:`.stop_rule`)."""
+        best = self.measured.best
+        if best is None or not self.options.refinement:
+            return
+        best_key = self.backend.key(best.candidate)
+        for entry in entries:
+            key = self.backend.key(entry.candidate)
+            if (
+                entry.origin in ("llm", "history")
+                and entry.source != "refine"
+                and entry is not best
+                and key not in self.paths.peers
+                and self.measured.trusted(entry)
+                and self.measured.ties_best(entry)
+                and not self.paths.adjacent(self.measured, key, best_key)
+            ):
+                self.paths.add_peer(key)
+                self.measured.write_decision("knowledge_ties_best", entry, best, self.measured.compare(entry, best))
 
     def _end_paths_behind_knowledge(self) -> bool:
-        """End the live refinement paths behind a settled best that the LLM or history brought
-        (knowledge first, :mod:`.stop_rule`); whether any ended."""
-        if (why := self._knowledge_settled()) is None or not (ended := self.paths.end_behind(self.measured)):
-            return False
+        """End the live refinement paths behind a settled best that the LLM or history brought,
+        or behind a settled knowledge config that ties the best (knowledge first,
+        :mod:`.stop_rule`); whether any ended."""
         best = self.measured.best
-        assert best is not None
+        if best is None or not self.options.refinement:
+            return False
+        if self.paths.settled(self.measured) and (why := knowledge_first(best.origin)) is not None:
+            ended = self.paths.end_behind(self.measured)
+        elif (peer := self._settled_peer()) is not None:
+            why = str(knowledge_first(peer.origin, tie=True))
+            ended = self.paths.end_clearly_behind(self.measured, peer)
+        else:
+            return False
+        if not ended:
+            return False
         self.record.write("paths_ended", reason=why, paths=ended, best_cost=best.cost)
         self.log(f"OpenEvolve search: {why}; {ended} refinement path(s) behind it end")
         return True
@@ -302,7 +348,9 @@ class SearchDriver(Generic[C]):
 
     def _measure(self, items: list[tuple[C, Source]], desc: str) -> list[Result[C]]:
         self.stop.measured()  # the search is not idle: the convergence clock restarts
-        return self.measured.measure(items, desc, rival_of=self.paths.incumbent_of)
+        entries = self.measured.measure(items, desc, rival_of=self.paths.incumbent_of)
+        self._note_knowledge(entries)
+        return entries
 
     # -- the LLM's health ----------------------------------------------------------------------
     def _poll_llm(self) -> None:

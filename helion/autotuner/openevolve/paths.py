@@ -74,6 +74,8 @@ class RefinementPaths(Generic[C]):
         self._claimer: dict[Hashable, Hashable] = {}
         #: incumbents whose path ended at a local optimum
         self._optima: set[Hashable] = set()
+        #: knowledge configs that tied the best when measured (:meth:`add_peer`)
+        self.peers: list[Hashable] = []
 
     @property
     def converged(self) -> bool:
@@ -99,6 +101,8 @@ class RefinementPaths(Generic[C]):
         for entry in starts:
             if entry.source != "refine":
                 self._start(measured, measured.backend.key(entry.candidate))
+        for key in self.peers:  # knowledge that ties the best: its neighbourhood confirms it
+            self._start(measured, key)
         self.live = [p for p in (self._step(measured, p) for p in self.live) if p is not None]
         key = measured.backend.key(best.candidate)
         if key not in self.claimed and (best.source != "refine" or self._claimer.get(key) in self._optima):
@@ -224,6 +228,29 @@ class RefinementPaths(Generic[C]):
         ended, self.live = self.live, []
         self._release(measured, ended)
         return len(ended)
+
+    def add_peer(self, key: Hashable) -> None:
+        """A measured knowledge config that ties the best: a path starts at it at the next
+        update (its neighbourhood confirms it)."""
+        if key not in self.peers:
+            self.peers.append(key)
+
+    def at_optimum(self, key: Hashable) -> bool:
+        """The path started at (or moved to) ``key`` ended there: no neighbour beats it."""
+        return key in self._optima
+
+    def adjacent(self, measured: Results[C], a: Hashable, b: Hashable) -> bool:
+        """``a`` is one step from ``b``: refinement at ``b`` measures it (or claimed it)."""
+        return self._next_to(measured, a, b)
+
+    def end_clearly_behind(self, measured: Results[C], rival: Result[C]) -> int:
+        """End the live paths whose incumbent ``rival`` beats beyond the noise (the timings
+        taken so far decide; nothing is timed again); how many ended."""
+        behind = [p for p in self.live if measured.compare(rival, measured[p.incumbent]).better]
+        if behind:
+            self.live = [p for p in self.live if p not in behind]
+            self._release(measured, behind)
+        return len(behind)
 
     def _release(self, measured: Results[C], ended: list[Path]) -> int:
         """Give up the unmeasured neighbours that paths ending early had claimed, so a path that

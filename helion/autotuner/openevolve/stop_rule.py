@@ -25,6 +25,13 @@ the refinement paths still walking behind it end and the search stops at once: i
 for more LLM answers. A search told the best config stops once one neighbourhood confirmed it,
 however flat the landscape. Otherwise the paths run on, as PatternSearch's do.
 
+A knowledge config that only *ties* the best (refinement reached the same level first) is
+confirmed the same way: a path starts at it, and once its neighbourhood is measured with none
+faster, the paths clearly behind it end, and the search stops when the paths level with the best
+have ended too, without waiting for more answers. Only a config that is not one step from the
+best counts (refinement measures those anyway, and an LLM that edits the best config it was
+shown brings no knowledge by tying it).
+
 :class:`AnswerCredit` keeps the count of stagnant answers: each LLM answer, once measured, either
 beat the best config measured before it (by the one comparison rule, :mod:`.compare`) or not.
 """
@@ -64,9 +71,13 @@ class AnswerCredit:
 Decision = tuple[Literal["go", "wait", "stop"], str]
 
 
-def knowledge_first(best_origin: str) -> str | None:
+def knowledge_first(best_origin: str, *, tie: bool = False) -> str | None:
     """Why the search ends once its best config is settled (see the module docstring;
-    :meth:`.paths.RefinementPaths.end_behind` checks that it is), or None."""
+    :meth:`.paths.RefinementPaths.end_behind` checks that it is), or None. ``tie``: the
+    settled knowledge config ties the best rather than being it."""
+    if tie and best_origin in ("llm", "history"):
+        whose = "an LLM answer" if best_origin == "llm" else "an earlier search's pick"
+        return f"{whose} ties the best config and is settled: no neighbour beats it beyond the noise"
     if best_origin == "llm":
         return "the LLM's best config is settled: no neighbour beats it beyond the noise"
     if best_origin == "history":
