@@ -19,7 +19,8 @@ not import with torch 2.11): every entry has the same signature and meaning in b
    this module warns with that list, so a user on an unchecked Helion hears it at once.
 3. Update :data:`CHECKED_ON`, the helion range in pyproject.toml and README's install section.
 
-What each entry is for (module of Helion, then the users in this package):
+Below, grouped by Helion module, each entry says what it is for and which of this package's
+modules use it.
 """
 
 from __future__ import annotations
@@ -162,9 +163,9 @@ FINAL_REBENCHMARK_TARGET_MS_ENV = _FINAL_REBENCHMARK_TARGET_MS_ENV
 
 
 def record_benchmarked_member(search: PopulationBasedSearch, member: PopulationMember) -> None:
-    """``_record_benchmarked_member``: enters a measured config in the base's tables (the final
-    selection's candidates, the best-available cache). helion_backend: every measured config;
-    search: pinned finalists measured before they were pinned."""
+    """``_record_benchmarked_member``: keeps a measured config for Helion's final verification
+    (the pinned finalists' and the top-k tables). helion_backend: every measured config; search:
+    pinned finalists measured before they were pinned."""
     search._record_benchmarked_member(member)
 
 
