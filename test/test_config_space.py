@@ -12,7 +12,7 @@ import time
 import pytest
 from standin_llm import StandinLLM
 
-from helion.autotuner.openevolve.feedback import Reply
+from helion.autotuner.openevolve.engine.feedback import Reply
 from helion.autotuner.openevolve_tuner import OpenEvolveUnavailable
 from helion.autotuner.openevolve_tuner import TuneResult
 from helion.autotuner.openevolve_tuner import tune_config_space

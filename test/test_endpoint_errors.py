@@ -28,9 +28,9 @@ from openevolve.config import LLMModelConfig
 import pytest
 from standin_llm import StandinLLM
 
-from helion.autotuner.openevolve.llm_channel import ChannelClientFactory
-from helion.autotuner.openevolve.llm_faults import classify
-from helion.autotuner.openevolve.llm_faults import shorter_messages
+from helion.autotuner.openevolve.engine.llm_channel import ChannelClientFactory
+from helion.autotuner.openevolve.engine.llm_faults import classify
+from helion.autotuner.openevolve.engine.llm_faults import shorter_messages
 from helion.autotuner.openevolve.server import EvaluationServer
 from helion.autotuner.openevolve_tuner import TuneResult
 from helion.autotuner.openevolve_tuner import tune_config_space

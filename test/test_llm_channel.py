@@ -17,8 +17,8 @@ from openevolve.config import LLMModelConfig
 import pytest
 from standin_llm import StandinLLM
 
-from helion.autotuner.openevolve.llm_channel import ChannelClientFactory
-from helion.autotuner.openevolve.llm_channel import ChannelLLM
+from helion.autotuner.openevolve.engine.llm_channel import ChannelClientFactory
+from helion.autotuner.openevolve.engine.llm_channel import ChannelLLM
 from helion.autotuner.openevolve.llm_events import LLMState
 from helion.autotuner.openevolve.record import RunRecord
 from helion.autotuner.openevolve.server import EvaluationServer

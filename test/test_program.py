@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from helion.autotuner.openevolve import program
-from helion.autotuner.openevolve.program import BLOCK_END
-from helion.autotuner.openevolve.program import BLOCK_START
-from helion.autotuner.openevolve.program import MAX_PROGRAM_CHARS
-from helion.autotuner.openevolve.program import ProgramError
-from helion.autotuner.openevolve.program import parse_program
-from helion.autotuner.openevolve.program import render_program
+from helion.autotuner.openevolve.engine import program
+from helion.autotuner.openevolve.engine.program import BLOCK_END
+from helion.autotuner.openevolve.engine.program import BLOCK_START
+from helion.autotuner.openevolve.engine.program import MAX_PROGRAM_CHARS
+from helion.autotuner.openevolve.engine.program import ProgramError
+from helion.autotuner.openevolve.engine.program import parse_program
+from helion.autotuner.openevolve.engine.program import render_program
 
 
 def _wrap(body: str) -> str:

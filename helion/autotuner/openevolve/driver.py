@@ -38,6 +38,8 @@ import time
 from typing import Generic
 from typing import TypeVar
 
+from .engine.job import EngineJob
+from .engine.program import render_program
 from .llm_events import LLMState
 from .measure import Backend
 from .measure import Result
@@ -46,7 +48,6 @@ from .measure import describe_batch
 from .options import DriverOptions
 from .options import OpenEvolveUnavailable
 from .paths import RefinementPaths
-from .program import render_program
 from .proposals import ProposalDesk
 from .proposals import first_reply
 from .record import RunRecord
@@ -175,13 +176,13 @@ class SearchDriver(Generic[C]):
 
     def _start(self, program: list[dict[str, object]]) -> None:
         t0 = time.perf_counter()
-        job = {
-            **self.options.engine_job,
-            "objective_timeout_s": self.options.objective_timeout_s,
-            "max_candidates": self.options.candidates_per_program * 4,
-            "system_message": self.options.system_message,
-            "initial_program": render_program(self.options.title, program),
-        }
+        job = EngineJob(
+            llm=self.options.llm,
+            system_message=self.options.system_message,
+            initial_program=render_program(self.options.title, program),
+            objective_timeout_s=self.options.objective_timeout_s,
+            max_candidates=self.options.candidates_per_program * 4,
+        )
         try:
             reason = self.session.start(job, first_reply(len(program), ratio=self.options.ratio_scores))
             if reason is not None:

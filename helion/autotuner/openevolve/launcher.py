@@ -1,4 +1,4 @@
-"""Starts and stops the OpenEvolve process (:mod:`.engine`) from the user's process.
+"""Starts and stops the OpenEvolve process (:mod:`.engine.main`) from the user's process.
 
 The engine runs as ``python -c BOOTSTRAP`` in its own session (process group) with a narrow
 environment: no API keys or other secrets, which reach it through its standard input instead.
@@ -9,6 +9,7 @@ ends its group by itself if the user's process dies (its standard input closes).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import contextlib
 import json
 import os
@@ -22,8 +23,9 @@ import time
 from typing import IO
 from typing import Any
 
-from .engine import BOOTSTRAP
-from .engine import PACKAGE
+from . import engine as engine_package
+from .engine.main import BOOTSTRAP
+from .engine.main import PACKAGE
 
 #: Environment variables the engine may inherit; everything else (keys, tokens) stays behind.
 _ENV_ALLOWLIST = (
@@ -34,12 +36,13 @@ _ENV_ALLOWLIST = (
 
 
 def engine_import_path(workdir: Path) -> Path:
-    """A folder in which :data:`.engine.PACKAGE` is this package: a link to it, or a copy where
-    links cannot be made. On the engine's ``PYTHONPATH`` it lets the engine and OpenEvolve's
-    spawned workers import this package (and unpickle what it defines) without helion."""
+    """A folder in which :data:`.engine.main.PACKAGE` is the engine subpackage: a link to it, or a
+    copy where links cannot be made. On the engine's ``PYTHONPATH`` it lets the engine and
+    OpenEvolve's spawned workers import that subpackage (and unpickle what it defines), and
+    nothing else of this package, so nothing there can import helion or torch."""
     path = workdir / "lib"
     path.mkdir(exist_ok=True)
-    package = Path(__file__).resolve().parent
+    package = Path(engine_package.__file__).resolve().parent
     try:
         (path / PACKAGE).symlink_to(package, target_is_directory=True)
     except OSError:
@@ -65,7 +68,8 @@ def engine_environment(tmpdir: Path, import_path: Path) -> dict[str, str]:
 class EngineProcess:
     """Handle on a running engine: liveness, exit reason, log tail, stop."""
 
-    def __init__(self, job: dict[str, Any], workdir: Path) -> None:
+    def __init__(self, job: Mapping[str, Any], workdir: Path) -> None:
+        """Start the engine and send it ``job`` (:func:`.engine.job.to_wire`) as one JSON line."""
         self.log_path = workdir / "engine.log"
         self._log: IO[bytes] = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         tmpdir = workdir / "tmp"

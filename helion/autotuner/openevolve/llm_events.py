@@ -37,7 +37,7 @@ import math
 import secrets
 import statistics
 
-from .llm_channel import endpoint_fingerprint
+from .engine.llm_channel import endpoint_fingerprint
 from .record import RunRecord
 
 #: This process's salt for endpoint fingerprints (sent to OpenEvolve's workers in the job).

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from dataclasses import field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine.job import LLMSettings
 
 
 class OpenEvolveUnavailable(RuntimeError):
@@ -36,7 +39,7 @@ class DriverOptions:
     decision_rounds: int  # paired re-timing rounds at most behind one decision
     converge_wait_s: float  # the longest a converged search waits for LLM answers
     first_answer_wait_s: float  # from the start: how long a converged search waits for the first answer
-    engine_job: dict[str, object] = field(default_factory=dict)
+    llm: LLMSettings  # what OpenEvolve's Config receives (the engine job's settings)
     system_message: str = ""
     title: str = "Candidate configs"
     objective_timeout_s: float = 900.0

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Generic
 from typing import TypeVar
 
-from .feedback import Outcome
-from .feedback import Reply
+from .engine.feedback import Outcome
+from .engine.feedback import Reply
 from .measure import Result
 from .measure import Results
 from .record import Source

@@ -1,25 +1,22 @@
-"""The socket between the user's process and OpenEvolve's: proposals in, replies and events.
+"""The user's side of the socket between the two processes: answers in, replies and events out.
 
 The user's process runs an :class:`EvaluationServer` (a ``multiprocessing.connection``
-listener on a private Unix socket with a random auth key). OpenEvolve's processes reach it
-through an objective built by :class:`ObjectiveFactory`, a picklable object that holds only the
-socket address, the key and a timeout. Messages are plain data (dicts of strings, numbers and
-lists): the objective parses the evolved program (:func:`.program.parse_program`), sends the
-candidate dicts, and waits for a :class:`.feedback.Reply`, which it scores
-(:func:`.feedback.score_outcomes`). The first program, OpenEvolve's evaluation of the seed
-program, is answered at once with the ``first_reply`` the server was given, so OpenEvolve's
-first LLM requests leave while the search measures the seed configs. Event connections
-(``{"kind": "events"}``: the engine's and each worker's :mod:`.llm_channel`) stream events,
-stamped with the time they arrived (:meth:`EvaluationServer.drain_events`). Nothing of Helion or
-torch is imported here.
+listener on a private Unix socket with a random auth key). OpenEvolve's workers reach it through
+the objective of :mod:`.engine.objective`, which parses each evolved program and sends its
+candidate dicts; each arrives here as an :class:`Proposal`, waits in a queue for the search loop,
+and is answered with a :class:`.engine.feedback.Reply`. Messages are plain data (dicts of
+strings, numbers and lists). The first program, OpenEvolve's evaluation of the seed program, is
+answered at once with the ``first_reply`` the server was given, so OpenEvolve's first LLM
+requests leave while the search measures the seed configs. Event connections
+(``{"kind": "events"}``: the engine's and each worker's :mod:`.engine.llm_channel`) stream
+events, stamped with the time they arrived (:meth:`EvaluationServer.drain_events`). Nothing of
+Helion or torch is imported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client
 from multiprocessing.connection import Connection
 from multiprocessing.connection import Listener
 import os
@@ -32,10 +29,8 @@ import tempfile
 import threading
 import time
 
-from .feedback import Reply
-from .feedback import score_outcomes
-from .program import ProgramError
-from .program import parse_program
+from .engine.feedback import Reply
+from .engine.objective import ObjectiveFactory
 
 #: Linux limits a Unix socket path to 107 bytes.
 _MAX_SOCKET_PATH = 100
@@ -197,55 +192,3 @@ class EvaluationServer:
             os.unlink(self.address)
         if self._own_dir is not None:
             shutil.rmtree(self._own_dir, ignore_errors=True)
-
-
-@dataclass(frozen=True)
-class ObjectiveFactory:
-    """Picklable recipe for the objective OpenEvolve calls: address, key and timeout only."""
-
-    address: str
-    authkey_hex: str
-    timeout_s: float
-    max_candidates: int = 64
-
-    def __call__(self) -> Objective:
-        return Objective(self)
-
-
-class Objective:
-    """``evaluate(program_path)`` for OpenEvolve: parse, ask the user's process, score."""
-
-    def __init__(self, factory: ObjectiveFactory) -> None:
-        self.factory = factory
-
-    def __call__(self, program_path: str) -> object:
-        message = self._message(Path(program_path).read_bytes())
-        try:
-            reply = self._ask(message)
-        except (OSError, EOFError, TimeoutError, AuthenticationError) as e:
-            reply = Reply(outcomes=[], finished=True)
-            message["program_error"] = f"the search did not answer ({type(e).__name__})"
-        metrics, artifacts = score_outcomes(message, reply)
-        from openevolve.evaluation_result import EvaluationResult
-
-        return EvaluationResult(metrics=metrics, artifacts=artifacts)
-
-    def _message(self, text: bytes) -> dict[str, object]:
-        try:
-            parsed = parse_program(text, max_candidates=self.factory.max_candidates)
-        except ProgramError as e:
-            return {"kind": "evaluate", "candidates": [], "rejected": [], "program_error": str(e)}
-        return {
-            "kind": "evaluate",
-            "candidates": parsed.candidates,
-            "rejected": [list(r) for r in parsed.rejected],
-            "program_error": None,
-        }
-
-    def _ask(self, message: dict[str, object]) -> Reply:
-        conn = Client(self.factory.address, family="AF_UNIX", authkey=bytes.fromhex(self.factory.authkey_hex))
-        with contextlib.closing(conn):
-            conn.send(message)
-            if not conn.poll(self.factory.timeout_s):
-                raise TimeoutError("no reply from the search")
-            return Reply.from_wire(conn.recv())

@@ -21,10 +21,12 @@ import shutil
 import tempfile
 import time
 
-from .engine import job_endpoint
-from .feedback import Reply
+from .engine.feedback import Reply
+from .engine.job import EngineJob
+from .engine.job import ServerLink
+from .engine.job import to_wire
+from .engine.llm_channel import STOP_MARK
 from .launcher import EngineProcess
-from .llm_channel import STOP_MARK
 from .llm_events import ENDPOINT_SALT
 from .llm_events import refused_before
 from .llm_events import refused_endpoints
@@ -52,24 +54,20 @@ class EngineSession:
     def running(self) -> bool:
         return self.server is not None
 
-    def start(self, job: dict[str, object], first_reply: Reply) -> str | None:
-        """Start the server and the engine; the reason they could not start, or None.
-
-        ``job`` is the engine's job without the server's address, key and output folder.
-        """
+    def start(self, job: EngineJob, first_reply: Reply) -> str | None:
+        """Start the server and the engine; the reason they could not start, or None."""
         if (reason := _unavailable(job)) is not None:
             return reason
         try:
             self.server = EvaluationServer(self.workdir, first_reply)
-            full = {
-                **job,
-                "address": self.server.address,
-                "authkey_hex": self.server.authkey.hex(),
-                "output_dir": str(self.workdir),
-                "llm_state_dir": str(self._llm_state_dir()),
-                "endpoint_salt": ENDPOINT_SALT,
-            }
-            self.engine = EngineProcess(full, self.workdir)
+            link = ServerLink(
+                address=self.server.address,
+                authkey_hex=self.server.authkey.hex(),
+                output_dir=str(self.workdir),
+                llm_state_dir=str(self._llm_state_dir()),
+                endpoint_salt=ENDPOINT_SALT,
+            )
+            self.engine = EngineProcess(to_wire(job, link), self.workdir)
         except OSError as e:  # socket or process creation failed: go on without the LLM
             self.shut()
             return f"could not start the OpenEvolve process: {type(e).__name__}: {e}"
@@ -131,14 +129,13 @@ class EngineSession:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _unavailable(job: dict[str, object]) -> str | None:
+def _unavailable(job: EngineJob) -> str | None:
     """Why OpenEvolve cannot run for this job at all, or None."""
     if importlib.util.find_spec("openevolve") is None:
         return "openevolve is not installed (pip install 'openevolve>=0.4,<0.5')"
-    oe = job.get("openevolve") or {}
-    if not oe.get("api_key") and not oe.get("yaml_path"):  # type: ignore[union-attr]
+    if not job.llm.api_key and not job.llm.config_path:
         return "no API key: set OPENAI_API_KEY or HELION_OPENEVOLVE_API_KEY (any value for a local server)"
-    endpoint = job_endpoint(oe)  # type: ignore[arg-type]
+    endpoint = job.llm.endpoint()
     if endpoint is not None and (cause := refused_before(*endpoint)) is not None:
         return f"{cause}; found earlier in this process, so no request is sent"
     return None

@@ -16,6 +16,7 @@ from dataclasses import fields
 from dataclasses import replace
 import os
 
+from .engine.job import LLMSettings
 from .helion_api import env_bool
 from .helion_api import env_int
 from .helion_api import env_optional_float
@@ -201,23 +202,21 @@ def driver_options(
     ratio_scores: bool = True,
     budget_exceeded: Callable[[], bool] | None = None,
 ) -> DriverOptions:
-    """The driver's options and the OpenEvolve job for settings ``s`` (shared by both APIs)."""
-    engine = {
-        "iterations": s.max_llm_calls,
-        "openevolve": {
-            "model": s.model,
-            "api_base": s.api_base,
-            "api_key": api_key(s),
-            "yaml_path": s.config_path,
-            "temperature": s.temperature,
-            "llm_timeout_s": s.llm_timeout_s,
-            "llm_retries": s.llm_retries,
-            "parallel": s.parallel_llm_calls,
-            "islands": s.islands,
-            "seed": seed,
-            "diff_based": s.diff_based,
-        },
-    }
+    """The driver's options, with the engine job's settings, for settings ``s`` (shared by both APIs)."""
+    llm = LLMSettings(
+        model=s.model,
+        api_base=s.api_base,
+        api_key=api_key(s),
+        config_path=s.config_path,
+        temperature=s.temperature,
+        llm_timeout_s=s.llm_timeout_s,
+        llm_retries=s.llm_retries,
+        parallel_llm_calls=s.parallel_llm_calls,
+        islands=s.islands,
+        seed=seed,
+        diff_based=s.diff_based,
+        max_llm_calls=s.max_llm_calls,
+    )
     return DriverOptions(
         max_evaluations=s.max_evaluations,
         max_seconds=max_seconds,
@@ -233,7 +232,7 @@ def driver_options(
         max_llm_failures=s.max_llm_failures,
         strict=s.strict,
         seed=seed,
-        engine_job=engine,
+        llm=llm,
         system_message=system_message,
         title=title,
         keep_output_dir=s.output_dir,

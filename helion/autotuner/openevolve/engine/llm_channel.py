@@ -1,7 +1,7 @@
 """The LLM channel: every HTTP attempt OpenEvolve's workers make, retried here and reported.
 
 OpenEvolve builds each model's client through the hook its own CLI-backed clients use,
-``LLMModelConfig.init_client``. The engine (:func:`.engine.build_config`) sets that hook on every
+``LLMModelConfig.init_client``. The engine (:func:`.main.build_config`) sets that hook on every
 model to a :class:`ChannelClientFactory`: a picklable object that holds only the evaluation
 server's address, its auth key, the search's folder for shared marks, a salt, and the model's
 own ``init_client`` (if the YAML named one). In each of OpenEvolve's spawned workers it builds a

@@ -4,7 +4,7 @@ The user's process answers each evolved program with a :class:`Reply` (one :clas
 candidate, the best config so far); it crosses the process boundary as plain data
 (:meth:`Reply.to_wire`). In OpenEvolve's worker, :func:`score_outcomes` turns it into the
 program's metrics (``combined_score``: its best speedup over the default config, or its best
-raw score for :func:`~.config_space.tune_config_space`) and the feedback text the LLM reads in
+raw score for ``tune_config_space``) and the feedback text the LLM reads in
 its next prompt. Nothing of Helion or torch is imported here.
 """
 
