@@ -103,8 +103,8 @@ def fallback_reason(search: object | None, record: Path) -> str | None:
     reason = getattr(inner, "fallback_reason", None)
     if reason:
         return str(reason)
-    from helion.autotuner.openevolve.record import last_line
-    from helion.autotuner.openevolve.record import read_record
+    from helion.autotuner.openevolve.loop.record import last_line
+    from helion.autotuner.openevolve.loop.record import read_record
 
     fallback = last_line(read_record(record), "fallback")
     return str(fallback["reason"]) if fallback else None

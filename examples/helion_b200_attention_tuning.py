@@ -97,7 +97,7 @@ def device_specific_fields(described: dict[str, object]) -> dict[str, object]:
 
 
 def report_device_choices(bound: Any) -> None:
-    from helion.autotuner.openevolve.space import HelionSpace
+    from helion.autotuner.openevolve.adapters.space import HelionSpace
 
     described = HelionSpace(bound.config_spec.create_config_generation(), bound.config_spec).describe()
     found = device_specific_fields(described)

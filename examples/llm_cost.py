@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from helion.autotuner.openevolve.record import last_line
-from helion.autotuner.openevolve.record import read_record
+from helion.autotuner.openevolve.loop.record import last_line
+from helion.autotuner.openevolve.loop.record import read_record
 
 
 def main() -> None:

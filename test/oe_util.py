@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import helion
-from helion.autotuner.openevolve.record import read_record  # noqa: F401 (the tests' record reader)
+from helion.autotuner.openevolve.loop.record import read_record  # noqa: F401 (the tests' record reader)
 
 if TYPE_CHECKING:
     from helion.runtime.kernel import BoundKernel

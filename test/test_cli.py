@@ -16,8 +16,8 @@ import sys
 import pytest
 
 from helion.autotuner.openevolve import cli
-from helion.autotuner.openevolve.history import HistoryEntry
-from helion.autotuner.openevolve.history import HistoryStore
+from helion.autotuner.openevolve.adapters.history import HistoryEntry
+from helion.autotuner.openevolve.adapters.history import HistoryStore
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "examples" / "results" / "records" / "h200_bias_grad_pair_knowing.record.jsonl.gz"

@@ -175,7 +175,7 @@ FAR = {"block_size": 16, "num_warps": 1, "unroll": False}  # six moves from OPTI
 @pytest.fixture
 def program_arrived(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Set once the LLM's first program has reached the search (queued at its evaluation server)."""
-    from helion.autotuner.openevolve import server
+    from helion.autotuner.openevolve.loop import server
 
     arrived = threading.Event()
 

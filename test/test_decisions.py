@@ -18,7 +18,7 @@ from standin_llm import StandinLLM
 from test_config_space import no_key  # noqa: F401 (autouse fixture: no key, no endpoint)
 from test_config_space import quiet
 
-from helion.autotuner.openevolve.driver import NOTHING_FASTER
+from helion.autotuner.openevolve.loop.driver import NOTHING_FASTER
 from helion.autotuner.openevolve_tuner import tune_config_space
 
 #: four parameters of seven choices; the optimum is three steps from the default in each (twelve

@@ -24,7 +24,7 @@ from oe_util import run_script
 import pytest
 import torch
 
-from helion.autotuner.openevolve.retiming import FIRST_TWINS
+from helion.autotuner.openevolve.loop.retiming import FIRST_TWINS
 from helion.autotuner.openevolve_tuner import OpenEvolveSearch
 from helion.autotuner.openevolve_tuner import openevolve_autotuner
 
@@ -86,7 +86,7 @@ def test_openevolve_autotuner_rejects_unknown_setting() -> None:
 
 
 def test_refine_min_improvement_from_environment_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    from helion.autotuner.openevolve.settings import resolve_settings
+    from helion.autotuner.openevolve.adapters.settings import resolve_settings
 
     assert resolve_settings("quick").refine_min_improvement == 0.001  # PatternSearch's delta
     monkeypatch.setenv("HELION_OPENEVOLVE_REFINE_MIN_IMPROVEMENT", "0.01")
@@ -184,7 +184,7 @@ def test_final_verification_target_is_final_verify_ms_unless_helions_own_setting
     from helion.autotuner.base_search import PopulationBasedSearch
     from helion.autotuner.base_search import PopulationMember
 
-    from helion.autotuner.openevolve.search import FINAL_TARGET_ENV
+    from helion.autotuner.openevolve.adapters.search import FINAL_TARGET_ENV
 
     monkeypatch.delenv(FINAL_TARGET_ENV, raising=False)
     monkeypatch.delenv("HELION_OPENEVOLVE_FINAL_VERIFY_MS", raising=False)

@@ -31,7 +31,7 @@ from standin_llm import StandinLLM
 from helion.autotuner.openevolve.engine.llm_channel import ChannelClientFactory
 from helion.autotuner.openevolve.engine.llm_faults import classify
 from helion.autotuner.openevolve.engine.llm_faults import shorter_messages
-from helion.autotuner.openevolve.server import EvaluationServer
+from helion.autotuner.openevolve.loop.server import EvaluationServer
 from helion.autotuner.openevolve_tuner import TuneResult
 from helion.autotuner.openevolve_tuner import tune_config_space
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import subprocess
 import sys
 
-from helion.autotuner.openevolve import launcher
 from helion.autotuner.openevolve.engine.main import PACKAGE
+from helion.autotuner.openevolve.loop import launcher
 
 #: Run in the child: block helion and torch, import every module of the engine subpackage, build
 #: OpenEvolve's Config from a job as the engine does, and report what was imported.

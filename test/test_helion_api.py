@@ -11,8 +11,8 @@ import ast
 import inspect
 from pathlib import Path
 
-from helion.autotuner.openevolve import helion_api
-from helion.autotuner.openevolve.search import OpenEvolveSearch
+from helion.autotuner.openevolve.adapters import helion_api
+from helion.autotuner.openevolve.adapters.search import OpenEvolveSearch
 
 PACKAGE = Path(__file__).resolve().parents[1] / "helion" / "autotuner"
 # what any module may import from Helion itself: the public package and its exceptions

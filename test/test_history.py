@@ -21,11 +21,11 @@ import pytest
 import torch
 
 import helion
-from helion.autotuner.openevolve.history import HistoryEntry
-from helion.autotuner.openevolve.history import HistoryStore
-from helion.autotuner.openevolve.history import Known
-from helion.autotuner.openevolve.prompts import HISTORY_CHARS
-from helion.autotuner.openevolve.prompts import history_section
+from helion.autotuner.openevolve.adapters.history import HistoryEntry
+from helion.autotuner.openevolve.adapters.history import HistoryStore
+from helion.autotuner.openevolve.adapters.history import Known
+from helion.autotuner.openevolve.adapters.prompts import HISTORY_CHARS
+from helion.autotuner.openevolve.adapters.prompts import history_section
 from helion.autotuner.openevolve_tuner import OpenEvolveSearch
 
 if TYPE_CHECKING:

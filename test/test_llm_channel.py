@@ -19,9 +19,9 @@ from standin_llm import StandinLLM
 
 from helion.autotuner.openevolve.engine.llm_channel import ChannelClientFactory
 from helion.autotuner.openevolve.engine.llm_channel import ChannelLLM
-from helion.autotuner.openevolve.llm_events import LLMState
-from helion.autotuner.openevolve.record import RunRecord
-from helion.autotuner.openevolve.server import EvaluationServer
+from helion.autotuner.openevolve.loop.llm_events import LLMState
+from helion.autotuner.openevolve.loop.record import RunRecord
+from helion.autotuner.openevolve.loop.server import EvaluationServer
 
 KEY = "sk-test-secret-key-0123456789"
 

@@ -20,11 +20,11 @@ import psutil
 import pytest
 
 import helion.autotuner
-from helion.autotuner.openevolve import launcher
-from helion.autotuner.openevolve import server as protocol
 from helion.autotuner.openevolve.engine import feedback
 from helion.autotuner.openevolve.engine.main import PACKAGE as ALIAS
 from helion.autotuner.openevolve.engine.program import render_program
+from helion.autotuner.openevolve.loop import launcher
+from helion.autotuner.openevolve.loop import server as protocol
 from helion.autotuner.openevolve_tuner import OpenEvolveSearch
 
 if TYPE_CHECKING:

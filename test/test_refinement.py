@@ -9,17 +9,17 @@ from __future__ import annotations
 import math
 import threading
 
-from helion.autotuner.openevolve.config_space import _DictBackend
-from helion.autotuner.openevolve.measure import Measurement
-from helion.autotuner.openevolve.measure import Results
-from helion.autotuner.openevolve.paths import RefinementPaths
-from helion.autotuner.openevolve.proposals import ProposalDesk
-from helion.autotuner.openevolve.record import RunRecord
-from helion.autotuner.openevolve.server import Proposal
-from helion.autotuner.openevolve.stop_rule import MAX_STAGNANT_ANSWERS
-from helion.autotuner.openevolve.stop_rule import AnswerCredit
-from helion.autotuner.openevolve.stop_rule import StopRule
-from helion.autotuner.openevolve.stop_rule import knowledge_first
+from helion.autotuner.openevolve.adapters.config_space import _DictBackend
+from helion.autotuner.openevolve.loop.measure import Results
+from helion.autotuner.openevolve.loop.paths import RefinementPaths
+from helion.autotuner.openevolve.loop.proposals import ProposalDesk
+from helion.autotuner.openevolve.loop.record import RunRecord
+from helion.autotuner.openevolve.loop.result import Measurement
+from helion.autotuner.openevolve.loop.server import Proposal
+from helion.autotuner.openevolve.loop.stop_rule import MAX_STAGNANT_ANSWERS
+from helion.autotuner.openevolve.loop.stop_rule import AnswerCredit
+from helion.autotuner.openevolve.loop.stop_rule import StopRule
+from helion.autotuner.openevolve.loop.stop_rule import knowledge_first
 
 LEVELS = list(range(8))
 SPACE = {"a": LEVELS, "b": LEVELS, "c": LEVELS}

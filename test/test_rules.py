@@ -25,19 +25,19 @@ from test_refinement import setup
 import torch
 
 import helion
-from helion.autotuner.openevolve import history
-from helion.autotuner.openevolve.compare import verdict
-from helion.autotuner.openevolve.config_space import _DictBackend
-from helion.autotuner.openevolve.history import HistoryEntry
-from helion.autotuner.openevolve.history import HistoryStore
-from helion.autotuner.openevolve.history import WarmStart
-from helion.autotuner.openevolve.llm_events import LLMState
-from helion.autotuner.openevolve.measure import Results
-from helion.autotuner.openevolve.proposals import ProposalDesk
-from helion.autotuner.openevolve.record import RunRecord
-from helion.autotuner.openevolve.server import Proposal
-from helion.autotuner.openevolve.stop_rule import AnswerCredit
-from helion.autotuner.openevolve.stop_rule import StopRule
+from helion.autotuner.openevolve.adapters import history
+from helion.autotuner.openevolve.adapters.config_space import _DictBackend
+from helion.autotuner.openevolve.adapters.history import HistoryEntry
+from helion.autotuner.openevolve.adapters.history import HistoryStore
+from helion.autotuner.openevolve.adapters.history import WarmStart
+from helion.autotuner.openevolve.loop.compare import verdict
+from helion.autotuner.openevolve.loop.llm_events import LLMState
+from helion.autotuner.openevolve.loop.measure import Results
+from helion.autotuner.openevolve.loop.proposals import ProposalDesk
+from helion.autotuner.openevolve.loop.record import RunRecord
+from helion.autotuner.openevolve.loop.server import Proposal
+from helion.autotuner.openevolve.loop.stop_rule import AnswerCredit
+from helion.autotuner.openevolve.loop.stop_rule import StopRule
 
 Config = dict[str, int]
 START = {"a": 0, "b": 0, "c": 0}
@@ -217,14 +217,14 @@ def _load(root: Path, size: int, cached: list[int]) -> WarmStart:
     search = SimpleNamespace(
         args=(torch.empty(size),),
         oe_settings=SimpleNamespace(history=True, history_dir=str(root)),
-        kernel_fn=lambda: tiny_kernel,
+        kernel=SimpleNamespace(kernel=SimpleNamespace(fn=tiny_kernel)),
         log=_Log(),
         config_spec=SimpleNamespace(backend_name="pallas"),
         settings=SimpleNamespace(autotune_best_available_max_configs=5),
         _get_current_hardware_and_specialization=lambda: ("cpu", None),
         _find_similar_cached_configs=lambda n: [SimpleNamespace(config=helion.Config(block_sizes=[b])) for b in cached],
     )
-    return WarmStart.load(search, lambda raw: helion.Config(**raw))  # type: ignore[arg-type]
+    return WarmStart.load(search, search.oe_settings, lambda raw: helion.Config(**raw))  # type: ignore[arg-type]
 
 
 def _store(root: Path) -> HistoryStore:

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import helion
-from helion.autotuner.openevolve.space import HelionSpace
-from helion.autotuner.openevolve.space import InvalidCandidate
+from helion.autotuner.openevolve.adapters.space import HelionSpace
+from helion.autotuner.openevolve.adapters.space import InvalidCandidate
 
 if TYPE_CHECKING:
     from collections.abc import Callable

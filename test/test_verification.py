@@ -14,15 +14,15 @@ from test_refinement import SPACE
 from test_refinement import bowl
 from test_refinement import refine
 
-from helion.autotuner.openevolve.compare import Noise
-from helion.autotuner.openevolve.compare import Z
-from helion.autotuner.openevolve.compare import verdict
-from helion.autotuner.openevolve.config_space import _DictBackend
-from helion.autotuner.openevolve.measure import Results
-from helion.autotuner.openevolve.paths import RefinementPaths
-from helion.autotuner.openevolve.record import RunRecord
-from helion.autotuner.openevolve.retiming import FIRST_TWINS
-from helion.autotuner.openevolve.retiming import VERIFY_PER_RIVAL
+from helion.autotuner.openevolve.adapters.config_space import _DictBackend
+from helion.autotuner.openevolve.loop.compare import Noise
+from helion.autotuner.openevolve.loop.compare import Z
+from helion.autotuner.openevolve.loop.compare import verdict
+from helion.autotuner.openevolve.loop.measure import Results
+from helion.autotuner.openevolve.loop.paths import RefinementPaths
+from helion.autotuner.openevolve.loop.record import RunRecord
+from helion.autotuner.openevolve.loop.retiming import FIRST_TWINS
+from helion.autotuner.openevolve.loop.retiming import VERIFY_PER_RIVAL
 
 Config = dict[str, int]
 

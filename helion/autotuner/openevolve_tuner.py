@@ -14,19 +14,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from helion.autotuner.openevolve.config_space import TuneResult
-from helion.autotuner.openevolve.config_space import tune_config_space
-from helion.autotuner.openevolve.options import OpenEvolveUnavailable
-from helion.autotuner.openevolve.search import OpenEvolveSearch
-from helion.autotuner.openevolve.settings import OpenEvolveSettings
-from helion.autotuner.openevolve.settings import resolve_settings
+from helion.autotuner.openevolve.adapters.config_space import TuneResult
+from helion.autotuner.openevolve.adapters.config_space import tune_config_space
+from helion.autotuner.openevolve.adapters.search import OpenEvolveSearch
+from helion.autotuner.openevolve.adapters.settings import OpenEvolveSettings
+from helion.autotuner.openevolve.adapters.settings import resolve_settings
+from helion.autotuner.openevolve.loop.options import OpenEvolveUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from collections.abc import Sequence
 
-    from helion.autotuner.openevolve.helion_api import BaseAutotuner
-    from helion.autotuner.openevolve.helion_api import BoundKernel
+    from helion.autotuner.openevolve.adapters.helion_api import BaseAutotuner
+    from helion.autotuner.openevolve.adapters.helion_api import BoundKernel
 
 OpenEvolveTuner = OpenEvolveSearch
 
@@ -60,8 +60,8 @@ def openevolve_autotuner(**settings: object) -> Callable[..., BaseAutotuner]:
         # search class from HELION_AUTOTUNER alone. test_e2e pins the two against each other.
         import inspect
 
-        from helion.autotuner.openevolve.helion_api import cache_classes
-        from helion.autotuner.openevolve.helion_api import get_effort_profile
+        from helion.autotuner.openevolve.adapters.helion_api import cache_classes
+        from helion.autotuner.openevolve.adapters.helion_api import get_effort_profile
 
         profile = get_effort_profile(bound_kernel.settings.autotune_effort)
         params = inspect.signature(OpenEvolveSearch.__init__).parameters
@@ -86,7 +86,7 @@ def openevolve_autotuner(**settings: object) -> Callable[..., BaseAutotuner]:
 
 def register() -> None:
     """Add ``OpenEvolveTuner`` and ``OpenEvolveSearch`` to Helion's search registry."""
-    from helion.autotuner.openevolve.helion_api import search_algorithms
+    from helion.autotuner.openevolve.adapters.helion_api import search_algorithms
 
     search_algorithms.setdefault("OpenEvolveTuner", OpenEvolveSearch)
     search_algorithms.setdefault("OpenEvolveSearch", OpenEvolveSearch)

@@ -1,41 +1,34 @@
 """OpenEvolve-driven config search for Helion: the implementation behind
 ``helion.autotuner.openevolve_tuner``.
 
-Read the modules in the order the data flows:
+The folders follow the two processes of a search and what each may import:
 
-1. ``search`` (``OpenEvolveSearch``) and ``config_space`` (``tune_config_space``): the two entry
-   points. They turn ``settings`` (one frozen dataclass of defaults, effort presets, environment,
-   keyword arguments) into ``options`` for the loop, and give it a backend: a Helion kernel's
-   space (``space``, the system message from ``prompts``) measured through Helion's benchmark
-   path (``helion_backend``), or a dict space and a Python objective. For a Helion kernel, ``history`` adds what
-   earlier searches of the kernel picked (first-batch configs, the prompt's "What won before")
-   and keeps this search's pick.
-2. ``driver``: the loop. It starts a ``session`` (the ``server`` socket in the user's process
-   and the OpenEvolve process from ``launcher``/``engine``), measures the default and seeds
-   while OpenEvolve's first LLM requests are in flight, then each turn measures one batch.
-3. ``proposals``: each evolved program (``program`` parses it as data) is an LLM answer; its
-   candidates are validated, measured beside refinement and answered with ``feedback``.
-4. ``paths``: PatternSearch-style refinement paths, started from the best configs of any source.
-5. ``measure``: the table of every result and the evaluation budget, with ``compare`` (the one
-   comparison rule every decision uses) and ``retiming`` (the paired re-timing rounds behind
-   it); ``record`` writes each result, the time split and the summary to the run record (and
-   reads records back).
-6. ``llm_channel`` (in OpenEvolve's workers) owns the LLM client's retries, by what
-   ``llm_faults`` makes of each error (permanent, transient, rate limit), and reports every HTTP
-   attempt as an event; ``llm_events`` turns the events into counters and the failure verdict
-   that ends the LLM's part of the search.
-7. ``stop_rule``: the one place that decides when the search stops, and why, and when the
-   paths behind a settled best that the LLM or history brought end (knowledge first).
+- ``adapters/``: the user's process, Helion's side. ``search`` (``OpenEvolveSearch``) and
+  ``config_space`` (``tune_config_space``) are the two entry points; ``settings`` (one frozen
+  dataclass of defaults, effort presets, environment, keyword arguments) becomes the loop's
+  options; ``space`` validates configs against the kernel's ``ConfigSpec``, ``prompts`` writes
+  the system message, ``helion_backend`` measures through Helion's benchmark path, ``history``
+  seeds a search with earlier picks and keeps its own. Every Helion API beyond ``helion.Config``
+  and ``helion.exc`` comes from ``helion_api``, the one file to read when moving to a new Helion.
+- ``loop/``: the user's process, Helion-free (imports neither ``helion`` nor ``torch``).
+  ``driver`` is the loop: it starts a ``session`` (the ``server`` socket and the OpenEvolve
+  process from ``launcher``), measures the default and seeds while OpenEvolve's first LLM
+  requests are in flight, then measures one batch per turn: LLM answers (``proposals``) beside
+  ``paths`` (PatternSearch-style refinement). ``measure`` keeps the table of ``result``s and the
+  budget, ``compare`` is the one comparison rule every decision uses and ``retiming`` the paired
+  re-timing rounds behind it; ``llm_events`` turns the LLM's events into counters and the failure
+  verdict; ``stop_rule`` decides when the search stops, and why; ``record`` writes the run record
+  (and reads it back); ``options`` is what the entry points tell the loop.
+- ``engine/``: OpenEvolve's process (the engine and its spawned workers). It imports only the
+  standard library and ``openevolve``, and nothing outside itself: the launcher puts only this
+  folder on the engine's import path, under a private name. ``main`` runs OpenEvolve from a typed
+  ``job``; ``objective`` parses each evolved ``program`` as data and asks the user's process;
+  ``feedback`` scores the reply; ``llm_channel`` and ``llm_faults`` retry and report every LLM
+  request. The user's process imports it too, for the data both sides share.
+- here: ``cli`` (the ``helion-openevolve`` command: ``report`` and ``history``), ``run_view`` (a
+  run record read back for the report) and ``report_plot`` (its picture).
 
-Two kinds of module live here: engine-side modules (``program``, ``feedback``, ``server``,
-``llm_channel``, ``llm_faults``, ``engine``, ``launcher``, ``session``, ``options``, ``measure``,
-``compare``, ``retiming``, ``paths``,
-``proposals``, ``llm_events``, ``stop_rule``, ``driver``, ``record``) use only the standard
-library and ``openevolve``; the OpenEvolve process imports this package under a private name, so
-it never imports ``helion`` or ``torch``. Helion-side modules (``settings``, ``space``,
-``prompts``, ``history``, ``helion_backend``, ``search``, ``config_space``) adapt Helion's ``ConfigSpec`` and benchmark path;
-only the user's process imports them. They take every Helion API beyond ``helion.Config`` and
-``helion.exc`` from ``helion_api``, the one file to read when moving to a new Helion.
-
-This file must stay free of imports for that reason.
+Imports go one way: ``adapters`` may import ``loop`` and ``engine``, ``loop`` may import
+``engine``, ``engine`` only itself; no module imports another that imports it back, type-only
+imports included (``test_layout``). This file must stay free of imports.
 """

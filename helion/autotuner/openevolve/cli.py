@@ -11,21 +11,18 @@ one table over all records. Where matplotlib is installed (``pip install
 'helion-openevolve[plot]'``) it draws each search as a PNG: every evaluation's cost over time,
 coloured by source, the best cost so far, and when the LLM's configs were measured.
 
-``history`` shows where the history store is (:mod:`.history`: ``history_dir``, default
+``history`` shows where the history store is (:mod:`.adapters.history`: ``history_dir``, default
 ``openevolve-history`` in Helion's cache folder), lists what it holds, or deletes a kernel's
 picks or all of them.
 
 This module imports neither Helion nor torch: a subcommand imports what it needs (``history``
-reads Helion's cache folder through :mod:`.history`).
+reads Helion's cache folder through :mod:`.adapters.history`).
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
-from dataclasses import field
 import json
-import math
 import os
 from pathlib import Path
 import re
@@ -33,87 +30,13 @@ import shutil
 import sys
 from typing import TYPE_CHECKING
 
-from .record import read_record
+from .run_view import Run
+from .run_view import _ms
+from .run_view import _num
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from collections.abc import Sequence
-
-#: Evaluations written within this many seconds of the previous one belong to the same batch
-#: (the search writes a batch's results one after another once the batch is measured).
-BATCH_GAP_S = 0.05
-
-
-def record_name(path: Path) -> str:
-    """The record's file name without ``.record``, ``.jsonl`` and ``.gz``."""
-    return re.sub(r"(\.record)?\.jsonl(\.gz)?$|\.gz$", "", path.name)
-
-
-def _key(config: object) -> str:
-    return json.dumps(config, sort_keys=True)
-
-
-def _num(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-
-@dataclass
-class Batch:
-    """The evaluations one measured batch wrote (consecutive lines, see :data:`BATCH_GAP_S`)."""
-
-    t: float
-    evaluations: list[dict[str, object]] = field(default_factory=list)
-    best_before: float | None = None  # the search's best cost before this batch
-
-    def llm(self) -> list[dict[str, object]]:
-        return [e for e in self.evaluations if e.get("source") == "llm"]
-
-
-@dataclass
-class Run:
-    """One run record, read back: its lines, and the best cost over time."""
-
-    name: str
-    lines: list[dict[str, object]]
-    batches: list[Batch] = field(default_factory=list)
-    best_over_time: list[tuple[float, float]] = field(default_factory=list)  # (t, best cost so far)
-
-    @classmethod
-    def read(cls, path: Path) -> Run:
-        run = cls(record_name(path), read_record(path))
-        costs: dict[str, float] = {}  # config -> its latest cost (a second timing replaces the first)
-        best: float | None = None
-        for line in run.lines:
-            t, kind = _num(line.get("t")) or 0.0, line.get("kind")
-            if kind not in ("evaluation", "verified"):
-                continue
-            if not run.batches or t - run.batches[-1].t > BATCH_GAP_S:  # a batch's `verified` line comes first
-                run.batches.append(Batch(t, best_before=best))
-            run.batches[-1].t = t
-            if kind == "evaluation":
-                run.batches[-1].evaluations.append(line)
-                updates = [(line.get("config"), _num(line.get("cost")))]
-            else:
-                changes = line.get("changes") or []
-                updates = [(c.get("config"), _num(c.get("cost"))) for c in changes if isinstance(c, dict)]
-            for config, cost in updates:
-                if cost is not None:
-                    costs[_key(config)] = cost
-            if costs and min(costs.values()) != best:
-                best = min(costs.values())
-                run.best_over_time.append((t, best))
-        return run
-
-    def last(self, kind: str) -> dict[str, object]:
-        return next((line for line in reversed(self.lines) if line.get("kind") == kind), {})
-
-    def evaluations(self) -> list[dict[str, object]]:
-        return [line for line in self.lines if line.get("kind") == "evaluation"]
-
-
-def _ms(value: object) -> str:
-    x = _num(value)
-    return "-" if x is None else f"{x:.4f}"
 
 
 def _s(value: object) -> str:
@@ -243,14 +166,14 @@ def history_root(explicit: str | None) -> Path:
     chosen = explicit or os.environ.get("HELION_OPENEVOLVE_HISTORY_DIR", "").strip()
     if chosen:
         return Path(chosen)
-    from .history import default_root
+    from .adapters.history import default_root
 
     return default_root()
 
 
 def kernel_folders(root: Path, kernel: str | None) -> list[Path]:
     """The store's kernel folders (``NAME-HASH12``), only ``kernel``'s when it is given."""
-    from .history import _slug
+    from .adapters.history import _slug
 
     if not root.is_dir():
         return []
@@ -260,8 +183,8 @@ def kernel_folders(root: Path, kernel: str | None) -> list[Path]:
 
 def describe_file(path: Path) -> str:
     """One shape file: its shape, picks and best pick, or why it cannot be read."""
-    from .history import FORMAT
-    from .history import _entry
+    from .adapters.history import FORMAT
+    from .adapters.history import _entry
 
     try:
         data = json.loads(path.read_text())

@@ -1,20 +1,20 @@
 """The picture ``helion-openevolve report`` draws of one search (matplotlib, the ``plot`` extra):
 every evaluation's cost over time coloured by source, the best cost so far, the batches that
 measured the LLM's configs, and Helion's final selection with the pick. The run it draws is read
-by :mod:`.cli`; matplotlib is imported only when a picture is drawn."""
+by :mod:`.run_view`; matplotlib is imported only when a picture is drawn."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
 
-from .cli import _ms
-from .cli import _num
+from .run_view import _ms
+from .run_view import _num
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .cli import Run
+    from .run_view import Run
 
 #: Colour of each evaluation source in the picture.
 COLOURS = {

@@ -102,7 +102,7 @@ class ChannelClientFactory:
 
     A plain class, not a dataclass: OpenEvolve copies model configs with ``dataclasses.asdict``,
     which would turn a dataclass here into a dict. It is pickled by reference to this module,
-    which OpenEvolve's workers import from the engine's import path (see :mod:`.launcher`).
+    which OpenEvolve's workers import from the engine's import path (see ``loop/launcher.py``).
     """
 
     def __init__(

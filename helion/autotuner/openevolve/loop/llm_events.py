@@ -2,7 +2,7 @@
 
 Events arrive from the OpenEvolve process (``started``, ``engine_error``, ``engine_finished``)
 and from the LLM clients in its workers (``llm_request``, ``llm_answer``, ``llm_error``,
-``llm_skipped``; see :mod:`.llm_channel`), each stamped with the time the user's process
+``llm_skipped``; see :mod:`..engine.llm_channel`), each stamped with the time the user's process
 received it. :class:`LLMState` turns them into the run record's counters, the times the loop
 needs (requests in flight, when the next answer is due), and the one verdict that ends the LLM's
 part of a search: :attr:`LLMState.failure`.
@@ -12,13 +12,13 @@ off when the search ended), so it equals the requests the endpoint received; ``l
 failed ones, a retried attempt included; a rate-limited attempt (429) is neither an answer nor
 an error (its record line is ``llm_rate_limited``).
 
-The verdict, by the channel's classification (:mod:`.llm_faults`): the first permanent error
+The verdict, by the channel's classification (:mod:`..engine.llm_faults`): the first permanent error
 (a refused key, an unknown model, a bad request) ends the LLM's part at once, with the line the
 channel wrote (cause and fix); ``max_failures`` requests failed in a row (transient errors, after
 the channel's retries) end it too, as does OpenEvolve failing. A refused key or unknown model
 is also remembered for this process (:func:`refused_before`): a later search that would ask
 the same address, model and key goes on without the LLM and sends nothing. The registry holds
-keyed hashes (:func:`.llm_channel.endpoint_fingerprint` with this process's salt), never a key.
+keyed hashes (:func:`..engine.llm_channel.endpoint_fingerprint` with this process's salt), never a key.
 
 "In a row" follows the order in which requests left, not the order their outcomes arrived:
 OpenEvolve's workers send requests in parallel, and a failure comes back at once while an
@@ -37,7 +37,7 @@ import math
 import secrets
 import statistics
 
-from .engine.llm_channel import endpoint_fingerprint
+from ..engine.llm_channel import endpoint_fingerprint
 from .record import RunRecord
 
 #: This process's salt for endpoint fingerprints (sent to OpenEvolve's workers in the job).

@@ -1,7 +1,7 @@
 """What the search loop is told: :class:`DriverOptions`, plain data derived from the settings.
 
-Both entry points build it through :func:`.settings.driver_options` (the Helion search and
-:func:`.config_space.tune_config_space`); the loop (:mod:`.driver`) and its parts read only this.
+Both entry points build it through :func:`..adapters.settings.driver_options` (the Helion search and
+:func:`..adapters.config_space.tune_config_space`); the loop (:mod:`.driver`) and its parts read only this.
 Nothing of Helion or torch is imported here.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .engine.job import LLMSettings
+    from ..engine.job import LLMSettings
 
 
 class OpenEvolveUnavailable(RuntimeError):

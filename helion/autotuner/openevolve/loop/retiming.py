@@ -24,6 +24,7 @@ import itertools
 import math
 import time
 from typing import TYPE_CHECKING
+from typing import Protocol
 from typing import TypeVar
 
 from .compare import Z
@@ -31,10 +32,35 @@ from .compare import needs_more_rounds
 from .compare import relative_difference
 
 if TYPE_CHECKING:
-    from .measure import Result
-    from .measure import Results
+    from .compare import Noise
+    from .compare import Verdict
+    from .record import RunRecord
+    from .result import Backend
+    from .result import Result
 
 C = TypeVar("C")
+
+
+class Results(Protocol[C]):
+    """What re-timing reads and updates of the search's table (:class:`.measure.Results`); a
+    protocol, so that the table can call these functions without the two modules importing each
+    other."""
+
+    backend: Backend[C]
+    record: RunRecord
+    entries: dict[Hashable, Result[C]]
+    timing_noise: Noise
+    decision_rounds: int
+    min_improvement: float
+    rounds: int
+    verifying: bool
+
+    @property
+    def best(self) -> Result[C] | None: ...
+    @property
+    def noise(self) -> float: ...
+    def compare(self, a: Result[C], b: Result[C], floor: float | None = None) -> Verdict: ...
+
 
 #: fresh configs verified per rival in one batch, the fastest first: the one a decision picks,
 #: and the next ones in case its re-timing loses (the fastest of many first timings is an

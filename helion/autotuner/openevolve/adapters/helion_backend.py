@@ -1,5 +1,5 @@
 """Measuring for the driver through Helion: a Helion kernel's configs, validated by its space
-and timed by :class:`.search.OpenEvolveSearch` through Helion's ``benchmark_batch`` (parallel
+and timed by :class:`.search.OpenEvolveSearch` (any Helion ``PopulationBasedSearch``) through Helion's ``benchmark_batch`` (parallel
 precompile, compile timeouts, accuracy check, subprocess isolation when enabled), with the
 configs a decision rests on timed again by Helion's ``rebenchmark``, together, in one round."""
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from ..loop.result import Measurement
 from . import helion_api
 from .helion_api import PATTERN_SEARCH_DEFAULTS
 from .helion_api import PopulationMember
-from .measure import Measurement
 from .space import InvalidCandidate
 
 if TYPE_CHECKING:
@@ -20,14 +20,14 @@ if TYPE_CHECKING:
 
     import helion
 
-    from .search import OpenEvolveSearch
+    from .helion_api import PopulationBasedSearch
     from .space import HelionSpace
 
 
 class HelionBackend:
     """Driver backend: Helion configs, validated by the space, measured by the search."""
 
-    def __init__(self, search: OpenEvolveSearch, space: HelionSpace) -> None:
+    def __init__(self, search: PopulationBasedSearch, space: HelionSpace) -> None:
         self.search = search
         self.space = space
         self.members: dict[helion.Config, PopulationMember] = {}

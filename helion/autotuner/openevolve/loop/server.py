@@ -29,8 +29,8 @@ import tempfile
 import threading
 import time
 
-from .engine.feedback import Reply
-from .engine.objective import ObjectiveFactory
+from ..engine.feedback import Reply
+from ..engine.objective import ObjectiveFactory
 
 #: Linux limits a Unix socket path to 107 bytes.
 _MAX_SOCKET_PATH = 100

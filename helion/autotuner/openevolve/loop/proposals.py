@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from typing import Generic
 from typing import TypeVar
 
-from .engine.feedback import Outcome
-from .engine.feedback import Reply
-from .measure import Result
+from ..engine.feedback import Outcome
+from ..engine.feedback import Reply
 from .measure import Results
 from .record import Source
+from .result import Result
 from .server import Proposal
 from .stop_rule import AnswerCredit
 

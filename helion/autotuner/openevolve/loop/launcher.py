@@ -23,9 +23,9 @@ import time
 from typing import IO
 from typing import Any
 
-from . import engine as engine_package
-from .engine.main import BOOTSTRAP
-from .engine.main import PACKAGE
+from .. import engine as engine_package
+from ..engine.main import BOOTSTRAP
+from ..engine.main import PACKAGE
 
 #: Environment variables the engine may inherit; everything else (keys, tokens) stays behind.
 _ENV_ALLOWLIST = (

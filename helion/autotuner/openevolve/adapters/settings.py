@@ -16,14 +16,14 @@ from dataclasses import fields
 from dataclasses import replace
 import os
 
-from .engine.job import LLMSettings
+from ..engine.job import LLMSettings
+from ..loop.options import DriverOptions
 from .helion_api import env_bool
 from .helion_api import env_int
 from .helion_api import env_optional_float
 from .helion_api import env_optional_int
 from .helion_api import env_str_or_none
 from .helion_api import get_effort_profile
-from .options import DriverOptions
 
 
 @dataclass(frozen=True)

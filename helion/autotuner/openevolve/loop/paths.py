@@ -36,9 +36,9 @@ from typing import Generic
 from typing import TypeVar
 
 from .compare import Verdict
-from .measure import Result
 from .measure import Results
 from .record import Source
+from .result import Result
 from .retiming import VERIFY_PER_RIVAL
 
 C = TypeVar("C")

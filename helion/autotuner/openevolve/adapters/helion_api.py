@@ -200,6 +200,12 @@ def find_similar_cached_configs(search: PopulationBasedSearch, max_configs: int)
     return search._find_similar_cached_configs(max_configs)
 
 
+def kernel_fn(search: PopulationBasedSearch) -> object:
+    """``search.kernel.kernel.fn``: the Python function of the kernel being tuned (None where the
+    kernel has none). search: the kernel's name in the prompt; history: the source it hashes."""
+    return getattr(getattr(search.kernel, "kernel", None), "fn", None)
+
+
 def current_hardware(search: PopulationBasedSearch) -> str | None:
     """``_get_current_hardware_and_specialization()[0]``: the device name Helion's cache keys on.
     history: the history store's device folder."""
@@ -317,7 +323,7 @@ def _warn_if_missing() -> None:
         warnings.warn(
             f"helion-openevolve was checked on Helion {', '.join(CHECKED_ON)}; the installed Helion {version} "
             f"lacks {', '.join(gone)}, so OpenEvolveSearch may fail or behave differently "
-            "(helion/autotuner/openevolve/helion_api.py lists what each is for)",
+            "(helion/autotuner/openevolve/adapters/helion_api.py lists what each is for)",
             stacklevel=2,
         )
 

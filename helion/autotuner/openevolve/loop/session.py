@@ -6,7 +6,7 @@ opens the :class:`.server.EvaluationServer` in a private temporary folder and st
 on without the LLM. An endpoint that refused for good earlier in this process (a wrong key, an
 unknown model; :func:`.llm_events.refused_before`) is such a reason: no engine starts and no
 request is sent. The job also carries the folder in which the workers' LLM clients share marks
-(:mod:`.llm_channel`), seeded with every endpoint refused in this process, for the models an
+(:mod:`..engine.llm_channel`), seeded with every endpoint refused in this process, for the models an
 OpenEvolve YAML names. :meth:`EngineSession.shut` ends the engine first, then keeps the events
 that were still on their way (every request that left is counted) and closes the server (also
 mid-search, when the LLM failed); :meth:`EngineSession.close` also keeps OpenEvolve's folder
@@ -21,11 +21,11 @@ import shutil
 import tempfile
 import time
 
-from .engine.feedback import Reply
-from .engine.job import EngineJob
-from .engine.job import ServerLink
-from .engine.job import to_wire
-from .engine.llm_channel import STOP_MARK
+from ..engine.feedback import Reply
+from ..engine.job import EngineJob
+from ..engine.job import ServerLink
+from ..engine.job import to_wire
+from ..engine.llm_channel import STOP_MARK
 from .launcher import EngineProcess
 from .llm_events import ENDPOINT_SALT
 from .llm_events import refused_before
@@ -101,7 +101,7 @@ class EngineSession:
         answers every waiting program with ``finished``).
 
         An LLM request reports itself just before it leaves. So the workers are told first that
-        no request may leave (:data:`.llm_channel.STOP_MARK`), a request already past that check
+        no request may leave (:data:`..engine.llm_channel.STOP_MARK`), a request already past that check
         gets :data:`REQUEST_LEAVES_S` to reach the endpoint, and the engine ends before the last
         events are read: each request the endpoint receives is counted, and no other."""
         if self.engine is not None:

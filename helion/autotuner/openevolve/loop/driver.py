@@ -38,11 +38,9 @@ import time
 from typing import Generic
 from typing import TypeVar
 
-from .engine.job import EngineJob
-from .engine.program import render_program
+from ..engine.job import EngineJob
+from ..engine.program import render_program
 from .llm_events import LLMState
-from .measure import Backend
-from .measure import Result
 from .measure import Results
 from .measure import describe_batch
 from .options import DriverOptions
@@ -52,6 +50,8 @@ from .proposals import ProposalDesk
 from .proposals import first_reply
 from .record import RunRecord
 from .record import Source
+from .result import Backend
+from .result import Result
 from .server import Proposal
 from .session import EngineSession
 from .stop_rule import AnswerCredit

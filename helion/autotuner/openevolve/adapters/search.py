@@ -5,11 +5,11 @@ Flow of :meth:`OpenEvolveSearch._autotune`:
 1. Build the space from the kernel's ``ConfigSpec`` (:class:`.space.HelionSpace`, with the
    user's overrides), read what earlier searches of the kernel picked (:mod:`.history`:
    first-batch configs and the prompt's "What won before") and build the system message (:mod:`.prompts`).
-2. Run :class:`.driver.SearchDriver` with :class:`.helion_backend.HelionBackend`, which measures
+2. Run :class:`..loop.driver.SearchDriver` with :class:`.helion_backend.HelionBackend`, which measures
    configs through Helion's ``benchmark_batch`` (parallel precompile, compile timeouts, accuracy check against the
    baseline output, subprocess isolation when enabled), keeps a ``PopulationMember`` for
    every measured config and times again the ones a decision rests on, paired with their rivals,
-   with Helion's ``rebenchmark`` (:mod:`.compare` holds the rule every decision uses).
+   with Helion's ``rebenchmark`` (:mod:`..loop.compare` holds the rule every decision uses).
 3. Pin the finalists of Helion's final selection (the default, the best and the configs that
    tie it) and size it to them, finish like PatternSearch with ``self._finalize()`` (final
    rebenchmark, finishing rounds, recovery from an unkillable worker), log one summary line
@@ -27,18 +27,18 @@ from typing import Any
 
 from helion import exc
 
+from ..loop.driver import NOTHING_FASTER
+from ..loop.driver import SearchDriver
+from ..loop.options import DriverOptions
+from ..loop.record import RunRecord
 from . import helion_api
-from .driver import NOTHING_FASTER
-from .driver import SearchDriver
 from .helion_api import FINAL_REBENCHMARK_TARGET_MS_ENV
 from .helion_api import PopulationBasedSearch
 from .helion_api import PopulationMember
 from .helion_api import performance
 from .helion_backend import HelionBackend
 from .history import WarmStart
-from .options import DriverOptions
 from .prompts import system_message
-from .record import RunRecord
 from .settings import OpenEvolveSettings
 from .settings import driver_options
 from .settings import public_view
@@ -156,12 +156,8 @@ class OpenEvolveSearch(PopulationBasedSearch):
             self.log.warning(f"OpenEvolveSearch: skipping seed configs: {e}")
         return seeds
 
-    def kernel_fn(self) -> object:
-        """The Python function of the kernel being tuned (None where the kernel has none)."""
-        return getattr(getattr(self.kernel, "kernel", None), "fn", None)
-
     def _kernel_name(self) -> str:
-        return getattr(self.kernel_fn(), "__name__", "kernel")
+        return getattr(helion_api.kernel_fn(self), "__name__", "kernel")
 
     def _autotune(self) -> helion.Config:
         s = self.oe_settings
@@ -170,7 +166,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
         )
         space = HelionSpace(self.config_gen, self.config_spec)
         backend = HelionBackend(self, space)
-        warm = WarmStart.load(self, backend.validate)
+        warm = WarmStart.load(self, s, backend.validate)
         record = RunRecord(s.record_path)
         driver = SearchDriver(backend, self._options(space, warm), record, self.log, self.log.warning)
         default, seeds = space.canonical(self.config_spec.default_config()), self._seed_configs(space)

@@ -9,7 +9,7 @@ any of it. :meth:`WarmStart.load` reads the folder when a search starts: each co
 through the search's own validation (``HelionSpace.validate`` and the backend's viability
 check), the best few (nearest shape first, then lowest cost; :data:`MAX_SEEDS` in all, with the
 configs Helion's cache holds for this kernel and shape) are measured in the first batch as
-``history`` (knowledge, as the LLM's answers: :func:`.stop_rule.knowledge_first`), and the valid
+``history`` (knowledge, as the LLM's answers: :func:`..loop.stop_rule.knowledge_first`), and the valid
 entries go into the system message (:func:`.prompts.history_section`). :meth:`WarmStart.remember` adds
 the search's pick. Skipped, each with one log line: an unreadable file or entry, a file of
 another kernel or device, a config today's space rejects. The store never fails a search:
@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
     import helion
 
-    from .search import OpenEvolveSearch
+    from .helion_api import PopulationBasedSearch
+    from .settings import OpenEvolveSettings
 
     Validate = Callable[[dict[str, object]], helion.Config]  # the backend's: InvalidCandidate if not
 
@@ -193,9 +194,10 @@ class WarmStart:
     seeds: list[helion.Config]
 
     @classmethod
-    def load(cls, search: OpenEvolveSearch, validate: Validate) -> WarmStart:
+    def load(cls, search: PopulationBasedSearch, settings: OpenEvolveSettings, validate: Validate) -> WarmStart:
+        """The store's picks and Helion's cached configs for the search's kernel, validated."""
         shape = shape_signature(search.args)
-        store = _store(search) if search.oe_settings.history else None
+        store = _store(search, settings) if settings.history else None
         if store is None:
             return cls(None, shape, [], [])
         known: list[Known] = []
@@ -230,15 +232,15 @@ def default_root() -> Path:
     return helion_api.get_helion_cache_dir() / "openevolve-history"
 
 
-def _store(search: OpenEvolveSearch) -> HistoryStore | None:
+def _store(search: PopulationBasedSearch, s: OpenEvolveSettings) -> HistoryStore | None:
     """The store of the search's kernel and device; None (logged) when the source is unreadable."""
-    fn = search.kernel_fn()
+    fn = helion_api.kernel_fn(search)
     try:  # hashed as Helion's cache key hashes a kernel (LocalAutotuneCache._generate_key)
         source = textwrap.dedent(inspect.getsource(fn))  # type: ignore[arg-type]
     except (OSError, TypeError) as e:
         search.log(f"{_PREFIX} off for this kernel: its source cannot be read ({type(e).__name__})")
         return None
-    s, hardware = search.oe_settings, helion_api.current_hardware(search)
+    hardware = helion_api.current_hardware(search)
     return HistoryStore(
         Path(s.history_dir) if s.history_dir else default_root(),
         kernel=getattr(fn, "__qualname__", "kernel"),
@@ -248,7 +250,7 @@ def _store(search: OpenEvolveSearch) -> HistoryStore | None:
     )
 
 
-def _helion_cached(search: OpenEvolveSearch, validate: Validate) -> list[helion.Config]:
+def _helion_cached(search: PopulationBasedSearch, validate: Validate) -> list[helion.Config]:
     """The configs Helion's cache holds for this kernel, device and specialization, read by the
     search base's own method that Helion's ``FROM_BEST_AVAILABLE`` initial population uses."""
     try:

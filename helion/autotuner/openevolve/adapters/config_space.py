@@ -2,11 +2,11 @@
 
 ``tune_config_space({'block_size': [32, 64, 128], 'num_warps': [1, 2, 4, 8]}, objective)``
 runs the OpenEvolve process, the asynchronous loop, the budget, the fallback and the run
-record of the Helion search (:mod:`.driver`), with a backend whose candidates are dicts of
+record of the Helion search (:mod:`..loop.driver`), with a backend whose candidates are dicts of
 the given choices and whose measurement is ``objective(config)`` in the calling process.
 Higher scores are better unless ``minimize=True``. An objective is taken to be a timing, noisy:
 every decision between two configs calls it again for both, paired and interleaved, and decides
-on a difference beyond the noise measured from calling one config twice (:mod:`.compare`); these
+on a difference beyond the noise measured from calling one config twice (:mod:`..loop.compare`); these
 calls are not counted as evaluations. Pass ``exact=True`` for an objective that returns the same
 score for the same config every time (a computed cost, a simulation with a fixed seed): it is
 then called once per config and any difference above ``refine_min_improvement`` decides.
@@ -25,11 +25,11 @@ import json
 import math
 import random
 
-from .driver import NOTHING_FASTER
-from .driver import SearchDriver
-from .measure import Measurement
+from ..loop.driver import NOTHING_FASTER
+from ..loop.driver import SearchDriver
+from ..loop.record import RunRecord
+from ..loop.result import Measurement
 from .prompts import answer_rules
-from .record import RunRecord
 from .settings import driver_options
 from .settings import resolve_settings
 
