@@ -186,7 +186,7 @@ _SCRIPT = textwrap.dedent(
     x, y = torch.randn(128, 128), torch.randn(128, 128)
     bound = helion.kernel(kernels.matmul.fn).bind((x, y))
     s = OpenEvolveSearch(bound, (x, y), api_key="test-key", api_base="http://127.0.0.1:9/v1",
-                         record_path={record!r}, max_evaluations=12, max_seconds=90,
+                         record_path={record!r}, max_evaluations=4, max_seconds=90,
                          max_llm_failures=2, llm_retries=0, llm_timeout_s=5,
                          refinement=False, initial_random=1)
     config = s.autotune()

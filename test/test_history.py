@@ -137,9 +137,9 @@ def test_a_second_run_of_the_same_shape_starts_at_the_first_runs_pick(
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     shape = ((32, 128), (128, 128))
     steady = {"refinement": True, "initial_random": 0, "refine_starts": 1, "refine_min_improvement": 0.5}
-    first, one = _tune(shape, tmp_path / "first.jsonl", max_evaluations=12, **steady)
+    first, one = _tune(shape, tmp_path / "first.jsonl", max_evaluations=8, **steady)
     pick = first.summary["best_config"]
-    _, two = _tune(shape, tmp_path / "second.jsonl", max_evaluations=12, **steady)
+    _, two = _tune(shape, tmp_path / "second.jsonl", max_evaluations=8, **steady)
     # the default is always in the first batch; a pick that is not the default comes from history
     assert pick in _first_batch(two)
     default = evaluations(one, source="default")[0]["config"]
