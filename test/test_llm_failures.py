@@ -148,7 +148,7 @@ def test_a_500_on_every_other_call_does_not_end_the_llms_part(
             capfd,
             api_base=llm.url,
             model="standin",
-            max_evaluations=20,
+            max_evaluations=12,
             max_llm_failures=3,
             refinement=False,
         )
@@ -156,7 +156,8 @@ def test_a_500_on_every_other_call_does_not_end_the_llms_part(
     assert GOING_ON not in said
     assert not [line for line in lines if line["kind"] == "fallback"]
     assert search.summary["mode"] == "openevolve"
-    assert search.summary["llm_errors"] >= 1 and search.summary["llm_answers_used"] >= 1
+    # as many failures in all as max_llm_failures (3) or more, never 3 in a row: the LLM's part goes on
+    assert search.summary["llm_errors"] >= 3 and search.summary["llm_answers_used"] >= 1
     assert evaluations(lines, source="llm")
 
 
