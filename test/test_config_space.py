@@ -179,12 +179,12 @@ def program_arrived(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
 
     arrived = threading.Event()
 
-    class Seen(server.Proposal):
+    class Seen(server.Answer):
         def wait(self, stop: threading.Event) -> Reply:  # called once the proposal is queued
             arrived.set()
             return super().wait(stop)
 
-    monkeypatch.setattr(server, "Proposal", Seen)
+    monkeypatch.setattr(server, "Answer", Seen)
     return arrived
 
 

@@ -51,7 +51,7 @@ def _program(tmp_path: Path, extra: str = "") -> Path:
     return path
 
 
-def _answer(server: protocol.EvaluationServer, seen: list[protocol.Proposal], stop: threading.Event) -> None:
+def _answer(server: protocol.EvaluationServer, seen: list[protocol.Answer], stop: threading.Event) -> None:
     while not stop.is_set():
         for proposal in server.take(0.2, limit=8):
             seen.append(proposal)
@@ -82,7 +82,7 @@ def _our_processes(tmp_root: Path) -> list[psutil.Process]:
 def test_factory_pickles_and_objective_works_in_spawned_process(tmp_path: Path) -> None:
     server = protocol.EvaluationServer(tmp_path)
     stop = threading.Event()
-    seen: list[protocol.Proposal] = []
+    seen: list[protocol.Answer] = []
     answer = threading.Thread(target=_answer, args=(server, seen, stop), daemon=True)
     answer.start()
     try:
@@ -143,7 +143,7 @@ def test_objective_times_out(tmp_path: Path) -> None:
 def test_bad_program_reaches_server_as_program_error(tmp_path: Path) -> None:
     server = protocol.EvaluationServer(tmp_path)
     stop = threading.Event()
-    got: list[protocol.Proposal] = []
+    got: list[protocol.Answer] = []
 
     def answer() -> None:
         for p in server.take(10, limit=1):

@@ -10,12 +10,12 @@ import math
 import threading
 
 from helion.autotuner.openevolve.adapters.config_space import _DictBackend
+from helion.autotuner.openevolve.loop.answers import AnswerDesk
 from helion.autotuner.openevolve.loop.measure import Results
 from helion.autotuner.openevolve.loop.paths import RefinementPaths
-from helion.autotuner.openevolve.loop.proposals import ProposalDesk
 from helion.autotuner.openevolve.loop.record import RunRecord
 from helion.autotuner.openevolve.loop.result import Measurement
-from helion.autotuner.openevolve.loop.server import Proposal
+from helion.autotuner.openevolve.loop.server import Answer
 from helion.autotuner.openevolve.loop.stop_rule import MAX_STAGNANT_ANSWERS
 from helion.autotuner.openevolve.loop.stop_rule import AnswerCredit
 from helion.autotuner.openevolve.loop.stop_rule import StopRule
@@ -230,51 +230,53 @@ def decide(rule: StopRule, now: float, **kw: object) -> tuple[str, str]:
 
 
 def test_stop_rule_caps() -> None:
-    rule = StopRule(max_wait_s=60.0, deadline=100.0)
+    rule = StopRule(llm_timeout_s=60.0, deadline=100.0)
     assert rule.caps(now=10.0, remaining_evaluations=0) == "the evaluation budget is spent"
     assert rule.caps(now=100.0, remaining_evaluations=5) == "the time budget (max_seconds) is spent"
     assert rule.caps(now=10.0, remaining_evaluations=5) is None
     spent = [False]
-    rule = StopRule(max_wait_s=60.0, budget_exceeded=lambda: spent[0])
+    rule = StopRule(llm_timeout_s=60.0, budget_exceeded=lambda: spent[0])
     assert rule.caps(now=10.0, remaining_evaluations=5) is None
     spent[0] = True  # the caller's (Helion's) budget check
     assert rule.caps(now=10.0, remaining_evaluations=5) == "Helion's autotune budget is spent"
 
 
 def test_converged_search_stops_when_the_llm_is_gone_or_stagnant() -> None:
-    assert decide(StopRule(max_wait_s=60.0), 50.0, llm_live=False)[0] == "stop"
-    decision, why = decide(StopRule(max_wait_s=60.0), 50.0, stagnant_answers=MAX_STAGNANT_ANSWERS)
+    assert decide(StopRule(llm_timeout_s=60.0), 50.0, llm_live=False)[0] == "stop"
+    decision, why = decide(StopRule(llm_timeout_s=60.0), 50.0, stagnant_answers=MAX_STAGNANT_ANSWERS)
     assert decision == "stop" and "brought nothing better" in why
 
 
 def test_converged_search_waits_a_tenth_of_its_time_for_an_answer_due_within_it() -> None:
-    rule = StopRule(max_wait_s=60.0)
+    rule = StopRule(llm_timeout_s=60.0)
     # converged at 30 s: waits at most 3 s, and only for an answer due before then
     assert decide(rule, 30.0, next_answer_due=32.0)[0] == "wait"
     assert decide(rule, 31.0, elapsed=31.0, next_answer_due=32.0)[0] == "wait"
     assert decide(rule, 33.5, elapsed=33.5, next_answer_due=32.0)[0] == "stop"
-    rule = StopRule(max_wait_s=60.0)
+    rule = StopRule(llm_timeout_s=60.0)
     decision, why = decide(rule, 30.0, next_answer_due=40.0)
     assert decision == "stop" and "no LLM answer is due" in why
-    # the wait is capped by max_wait_s
-    rule = StopRule(max_wait_s=1.0)
+    # the wait is capped by llm_timeout_s
+    rule = StopRule(llm_timeout_s=1.0)
     assert decide(rule, 300.0, next_answer_due=300.5)[0] == "wait"
     assert decide(rule, 301.5, elapsed=301.5, next_answer_due=300.5)[0] == "stop"
 
 
 def test_a_search_that_converged_before_any_answer_waits_for_the_first_one() -> None:
-    rule = StopRule(max_wait_s=60.0, first_answer_wait_s=30.0)
+    rule = StopRule(llm_timeout_s=60.0, first_answer_wait_s=30.0)
     # converged 8 s in, the first round of requests (sent at the start) not answered yet
     assert decide(rule, 8.0, answers_used=0)[0] == "wait"
     assert decide(rule, 29.0, elapsed=29.0, answers_used=0)[0] == "wait"
     decision, why = decide(rule, 30.5, elapsed=30.5, answers_used=0)
     assert decision == "stop" and "no LLM answer came within 30 s" in why
     # an LLM that failed or was never there is not waited for
-    assert decide(StopRule(max_wait_s=60.0, first_answer_wait_s=30.0), 8.0, answers_used=0, llm_live=False)[0] == "stop"
+    assert (
+        decide(StopRule(llm_timeout_s=60.0, first_answer_wait_s=30.0), 8.0, answers_used=0, llm_live=False)[0] == "stop"
+    )
 
 
 def test_any_measured_batch_restarts_the_convergence_clock() -> None:
-    rule = StopRule(max_wait_s=60.0)
+    rule = StopRule(llm_timeout_s=60.0)
     assert decide(rule, 30.0, next_answer_due=32.0)[0] == "wait"  # converged at 30 s, waits until 33 s
     # a batch of LLM proposals (mixed with refinement or not) was measured from 31 s to 40 s
     rule.measured()
@@ -284,7 +286,7 @@ def test_any_measured_batch_restarts_the_convergence_clock() -> None:
 
 
 def test_busy_waits_for_the_llm_without_a_convergence_clock() -> None:
-    rule = StopRule(max_wait_s=1.0)
+    rule = StopRule(llm_timeout_s=1.0)
     assert decide(rule, 500.0, busy=True)[0] == "wait"
     assert rule.converged_at is None
 
@@ -301,19 +303,19 @@ def test_answer_credit_counts_answers_in_a_row_that_brought_nothing_better() -> 
 # -- the proposal desk ----------------------------------------------------------------------------
 
 
-def desk_setup() -> tuple[Results, ProposalDesk, AnswerCredit]:
+def desk_setup() -> tuple[Results, AnswerDesk, AnswerCredit]:
     backend = _DictBackend(SPACE, bowl, minimize=True)
     measured = Results(backend, RunRecord(None), max_evaluations=1000)
     credit = AnswerCredit()
-    return measured, ProposalDesk(measured, credit, ratio_scores=True), credit
+    return measured, AnswerDesk(measured, credit, ratio_scores=True), credit
 
 
 def test_a_proposal_with_nothing_new_is_answered_before_the_batch_is_measured() -> None:
     measured, desk, _ = desk_setup()
     start = {"a": 0, "b": 0, "c": 0}
     measured.default = measured.measure([(dict(start), "default")], "default")[0]
-    old = Proposal({"candidates": [dict(start)]})  # an answer of configs measured before
-    new = Proposal({"candidates": [{"a": 7, "b": 7, "c": 7}]})
+    old = Answer({"candidates": [dict(start)]})  # an answer of configs measured before
+    new = Answer({"candidates": [{"a": 7, "b": 7, "c": 7}]})
     answered_while_measuring: list[tuple[bool, bool]] = []
 
     def measure(items: list[tuple[Config, str]], desc: str) -> object:
@@ -331,7 +333,7 @@ def test_answers_that_repeat_a_find_of_the_same_batch_are_not_credited_with_it()
     measured, desk, credit = desk_setup()
     measured.default = measured.measure([({"a": 0, "b": 0, "c": 0}, "default")], "default")[0]
     best = {"a": 5, "b": 2, "c": 6}
-    answers = [Proposal({"candidates": [dict(best), {"a": 1, "b": 1, "c": 1}]}) for _ in range(3)]
+    answers = [Answer({"candidates": [dict(best), {"a": 1, "b": 1, "c": 1}]}) for _ in range(3)]
     desk.serve(answers, [], measured.measure, batch_size=6)
     # three parallel answers brought the same best: one found it, two repeated it
     assert (credit.improved, credit.stagnant) == (1, 2)
@@ -342,7 +344,7 @@ def test_answers_that_repeat_a_find_of_the_same_batch_are_not_credited_with_it()
 def test_invalid_candidates_are_answered_with_their_reason_and_recorded() -> None:
     measured, desk, credit = desk_setup()
     measured.default = measured.measure([({"a": 0, "b": 0, "c": 0}, "default")], "default")[0]
-    bad = Proposal({"candidates": [{"a": 99}, {"zzz": 1}], "rejected": [[2, "not a literal"]]})
+    bad = Answer({"candidates": [{"a": 99}, {"zzz": 1}], "rejected": [[2, "not a literal"]]})
     desk.serve([bad], [], measured.measure, batch_size=6)
     outcomes = bad.wait(threading.Event()).outcomes
     assert [o.status for o in outcomes] == ["invalid", "invalid"]

@@ -4,7 +4,7 @@ Pure, in-process and exact: a dict space whose costs the test sets, no processes
 clock. The rules and where they live: pairing of re-timings (:mod:`.compare`), failures never
 picked (:mod:`.measure`), a new best superseding the path one step behind it (:mod:`.paths`),
 knowledge first in the stop rule (:mod:`.stop_rule`), a permanent LLM error ending the LLM's part
-(:mod:`.llm_events`), the proposal desk's outcomes and yield quota (:mod:`.proposals`), and the
+(:mod:`.llm_events`), the proposal desk's outcomes and yield quota (:mod:`.answers`), and the
 history store's ranking, de-duplication, cap and trimming (:mod:`.history`).
 """
 
@@ -30,12 +30,12 @@ from helion.autotuner.openevolve.adapters.config_space import _DictBackend
 from helion.autotuner.openevolve.adapters.history import HistoryEntry
 from helion.autotuner.openevolve.adapters.history import HistoryStore
 from helion.autotuner.openevolve.adapters.history import WarmStart
+from helion.autotuner.openevolve.loop.answers import AnswerDesk
 from helion.autotuner.openevolve.loop.compare import verdict
 from helion.autotuner.openevolve.loop.llm_events import LLMState
 from helion.autotuner.openevolve.loop.measure import Results
-from helion.autotuner.openevolve.loop.proposals import ProposalDesk
 from helion.autotuner.openevolve.loop.record import RunRecord
-from helion.autotuner.openevolve.loop.server import Proposal
+from helion.autotuner.openevolve.loop.server import Answer
 from helion.autotuner.openevolve.loop.stop_rule import AnswerCredit
 from helion.autotuner.openevolve.loop.stop_rule import StopRule
 
@@ -106,7 +106,7 @@ def test_a_new_best_one_step_ahead_of_a_live_path_supersedes_it() -> None:
 def test_a_settled_best_from_knowledge_stops_even_a_search_that_waits_for_the_llm() -> None:
     why = "the LLM's best config is settled: no neighbour beats it beyond the noise"
     for busy in (True, False):
-        assert decide(StopRule(max_wait_s=60.0), 5.0, busy=busy, knowledge_settled=why) == ("stop", why)
+        assert decide(StopRule(llm_timeout_s=60.0), 5.0, busy=busy, knowledge_settled=why) == ("stop", why)
 
 
 def test_next_answer_due_decides_whether_a_converged_search_waits() -> None:
@@ -116,11 +116,13 @@ def test_next_answer_due_decides_whether_a_converged_search_waits() -> None:
         state.on_event({"event": event, "request": str(t // 2), "received_at": 100.0 + t, "latency_s": 1.0})
     assert state.next_answer_due() == 103.0  # sent at 102, answers take 1 s
     # converged at 40 s into the search: it waits up to 4 s, so an answer due at 103 is worth it
-    assert decide(StopRule(max_wait_s=60.0), 100.5, elapsed=40.0, next_answer_due=state.next_answer_due())[0] == "wait"
+    assert (
+        decide(StopRule(llm_timeout_s=60.0), 100.5, elapsed=40.0, next_answer_due=state.next_answer_due())[0] == "wait"
+    )
     late = LLMState(RunRecord(None), 3)
     for t, event in enumerate(["llm_request", "llm_answer", "llm_request"]):
         late.on_event({"event": event, "request": str(t // 2), "received_at": 100.0 + t, "latency_s": 9.0})
-    decision, why = decide(StopRule(max_wait_s=60.0), 100.5, elapsed=40.0, next_answer_due=late.next_answer_due())
+    decision, why = decide(StopRule(llm_timeout_s=60.0), 100.5, elapsed=40.0, next_answer_due=late.next_answer_due())
     assert decision == "stop" and "no LLM answer is due" in why
     assert LLMState(RunRecord(None), 3).next_answer_due() == math.inf  # nothing in flight
 
@@ -145,15 +147,15 @@ def test_a_permanent_error_ends_the_llms_part_at_once() -> None:
 
 def _desk(
     cost: object = bowl, *, budget: int = 1000, ratio: bool = True, start: Config = START
-) -> tuple[Results, ProposalDesk, AnswerCredit]:
+) -> tuple[Results, AnswerDesk, AnswerCredit]:
     measured = Results(_DictBackend(SPACE, cost, minimize=True, exact=True), RunRecord(None), budget)  # type: ignore[arg-type]
     credit = AnswerCredit()
     measured.default = measured.measure([(dict(start), "default")], "default")[0]
-    return measured, ProposalDesk(measured, credit, ratio_scores=ratio), credit
+    return measured, AnswerDesk(measured, credit, ratio_scores=ratio), credit
 
 
-def _outcomes(measured: Results, desk: ProposalDesk, candidates: list[Config]) -> list[object]:
-    proposal = Proposal({"candidates": [dict(c) for c in candidates]})
+def _outcomes(measured: Results, desk: AnswerDesk, candidates: list[Config]) -> list[object]:
+    proposal = Answer({"candidates": [dict(c) for c in candidates]})
     desk.serve([proposal], [], measured.measure, batch_size=6)
     return proposal.wait(threading.Event()).outcomes  # type: ignore[return-value]
 

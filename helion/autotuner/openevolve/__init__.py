@@ -13,7 +13,7 @@ The folders follow the two processes of a search and what each may import:
 - ``loop/``: the user's process, Helion-free (imports neither ``helion`` nor ``torch``).
   ``driver`` is the loop: it starts a ``session`` (the ``server`` socket and the OpenEvolve
   process from ``launcher``), measures the default and seeds while OpenEvolve's first LLM
-  requests are in flight, then measures one batch per turn: LLM answers (``proposals``) beside
+  requests are in flight, then measures one batch per turn: LLM answers (``answers``) beside
   ``paths`` (PatternSearch-style refinement). ``measure`` keeps the table of ``result``s and the
   budget, ``compare`` is the one comparison rule every decision uses and ``retiming`` the paired
   re-timing rounds behind it; ``llm_events`` turns the LLM's events into counters and the failure

@@ -84,19 +84,19 @@ class OpenEvolveSearch(PopulationBasedSearch):
         self.fallback_reason: str | None = None
         #: each config's latest timing by Helion's ``rebenchmark`` (this search's verifying and
         #: Helion's final verification): the summary's pick and default readings
-        self.retimed: dict[helion.Config, float] = {}
+        self.rebenchmarked: dict[helion.Config, float] = {}  # config -> Helion's rebenchmark timing (ms)
         #: finalists Helion's final selection keeps besides the pinned ones (None: Helion's)
         self.finalists: int | None = None
 
     def rebenchmark(self, members: list[PopulationMember], **kwargs: Any) -> None:
-        """Helion's rebenchmark, keeping each config's new timing in :attr:`retimed`: Helion's
+        """Helion's rebenchmark, keeping each config's new timing in :attr:`rebenchmarked`: Helion's
         final verification times copies of the finalists, so the population's members keep their
         search readings, and the summary compares the pick with the default as the final
         verification timed them, side by side."""
         super().rebenchmark(members, **kwargs)
         for member in members:
             if member.perfs and math.isfinite(member.perf):
-                self.retimed[member.config] = member.perf
+                self.rebenchmarked[member.config] = member.perf
 
     def _algorithm_cache_policy(self) -> dict[str, object]:
         return {"openevolve_version": 1, **public_view(self.oe_settings)}
@@ -213,9 +213,9 @@ class OpenEvolveSearch(PopulationBasedSearch):
     ) -> None:
         # The pick and the default as last timed: Helion's final verification times the pick and
         # the pinned default together, side by side, which the search's own readings were not.
-        best = self.retimed.get(config, self.best.perf)
+        best = self.rebenchmarked.get(config, self.best.perf)
         first = driver.measured.default
-        default = self.retimed.get(default_config, first.measurement.cost if first else math.nan)
+        default = self.rebenchmarked.get(default_config, first.measurement.cost if first else math.nan)
         self.fallback_reason = driver.fallback_reason
         self.summary = record.summary(
             **driver.summary_fields(config),

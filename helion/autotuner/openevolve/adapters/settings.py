@@ -46,7 +46,10 @@ class OpenEvolveSettings:
     refine_steps: int = 20  # neighbourhoods one path measures at most (PatternSearch's ``max_generations``)
     refine_min_improvement: float = 0.001  # a path moves only for this relative gain (PatternSearch's)
     refine_prune_ratio: float = 1.05  # a path this many times slower than the best config ends
-    refine_batch: int = 48  # configs per refinement batch (one parallel precompile)
+    # Configs per batch, of every batch the loop measures (one parallel precompile): refinement
+    # fills it, up to this size, and LLM candidates that arrive share it; named for refinement,
+    # which sets the batch's size when the LLM is quiet.
+    refine_batch: int = 48
     decision_rounds: int = 3  # paired re-timing rounds at most behind one decision (a tie after them)
     max_llm_failures: int = 3  # consecutive LLM transport failures before falling back
     llm_timeout_s: int = 120
@@ -203,20 +206,9 @@ def driver_options(
     budget_exceeded: Callable[[], bool] | None = None,
 ) -> DriverOptions:
     """The driver's options, with the engine job's settings, for settings ``s`` (shared by both APIs)."""
-    llm = LLMSettings(
-        model=s.model,
-        api_base=s.api_base,
-        api_key=api_key(s),
-        config_path=s.config_path,
-        temperature=s.temperature,
-        llm_timeout_s=s.llm_timeout_s,
-        llm_retries=s.llm_retries,
-        parallel_llm_calls=s.parallel_llm_calls,
-        islands=s.islands,
-        seed=seed,
-        diff_based=s.diff_based,
-        max_llm_calls=s.max_llm_calls,
-    )
+    # LLMSettings' fields are named like these settings: each is copied, the key and seed resolved
+    resolved: dict[str, object] = {"api_key": api_key(s), "seed": seed}
+    llm = LLMSettings(**{f.name: resolved.get(f.name, getattr(s, f.name)) for f in fields(LLMSettings)})  # type: ignore[arg-type]
     return DriverOptions(
         max_evaluations=s.max_evaluations,
         max_seconds=max_seconds,
@@ -238,6 +230,6 @@ def driver_options(
         keep_output_dir=s.output_dir,
         ratio_scores=ratio_scores,
         budget_exceeded=budget_exceeded,
-        converge_wait_s=float(s.llm_timeout_s),
+        llm_timeout_s=float(s.llm_timeout_s),
         first_answer_wait_s=float(min(s.llm_timeout_s, FIRST_ANSWER_WAIT_S)),
     )

@@ -10,7 +10,7 @@ Flow of :meth:`SearchDriver.run` (the package docstring shows where each step li
       fall back when the LLM or OpenEvolve failed;
    b. take the LLM's programs that arrived and measure their new candidates in one batch,
       filled up with refinement neighbours (:mod:`.paths`) and, once the LLM has failed, random
-      draws in place of its proposals (:mod:`.proposals`); with no program waiting, the batch is
+      draws in place of its answers (:mod:`.answers`); with no program waiting, the batch is
       refinement (and draws) alone, so the device never idles while LLM requests are in flight;
    c. with nothing to measure, ask the stop rule (:mod:`.stop_rule`): stop, or wait briefly for
       the LLM answers in flight; it also says when the paths behind a settled best that the
@@ -40,19 +40,19 @@ from typing import TypeVar
 
 from ..engine.job import EngineJob
 from ..engine.program import render_program
+from .answers import AnswerDesk
+from .answers import first_reply
 from .llm_events import LLMState
 from .measure import Results
 from .measure import describe_batch
 from .options import DriverOptions
 from .options import OpenEvolveUnavailable
 from .paths import RefinementPaths
-from .proposals import ProposalDesk
-from .proposals import first_reply
 from .record import RunRecord
 from .record import Source
 from .result import Backend
 from .result import Result
-from .server import Proposal
+from .server import Answer
 from .session import EngineSession
 from .stop_rule import AnswerCredit
 from .stop_rule import StopRule
@@ -90,7 +90,7 @@ class SearchDriver(Generic[C]):
         )
         self.llm = LLMState(record, options.max_llm_failures, warn)
         self.credit = AnswerCredit()
-        self.desk: ProposalDesk[C] = ProposalDesk(
+        self.desk: AnswerDesk[C] = AnswerDesk(
             self.measured, self.credit, ratio_scores=options.ratio_scores, per_answer=options.candidates_per_program
         )
         self.paths: RefinementPaths[C] = RefinementPaths(
@@ -100,7 +100,7 @@ class SearchDriver(Generic[C]):
             prune_ratio=options.refine_prune_ratio,
         )
         deadline = math.inf if options.max_seconds is None else time.perf_counter() + options.max_seconds
-        self.stop = StopRule(options.converge_wait_s, options.first_answer_wait_s, deadline, options.budget_exceeded)
+        self.stop = StopRule(options.llm_timeout_s, options.first_answer_wait_s, deadline, options.budget_exceeded)
         self.fallback_reason: str | None = None
         self.stop_reason: str | None = None
         self.session = EngineSession(options.keep_output_dir)
@@ -343,7 +343,7 @@ class SearchDriver(Generic[C]):
         if proposals:
             self._serve(proposals, self._fill())
 
-    def _serve(self, proposals: list[Proposal], fill: list[tuple[C, Source]]) -> None:
+    def _serve(self, proposals: list[Answer], fill: list[tuple[C, Source]]) -> None:
         """The proposals' new candidates and ``fill`` in one batch; every proposal answered."""
         self.desk.serve(proposals, fill, self._measure, self.options.refine_batch)
 

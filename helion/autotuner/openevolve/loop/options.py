@@ -37,7 +37,7 @@ class DriverOptions:
     refine_min_improvement: float
     refine_prune_ratio: float
     decision_rounds: int  # paired re-timing rounds at most behind one decision
-    converge_wait_s: float  # the longest a converged search waits for LLM answers
+    llm_timeout_s: float  # the setting: one LLM request at most, so the longest a converged search waits for an answer
     first_answer_wait_s: float  # from the start: how long a converged search waits for the first answer
     llm: LLMSettings  # what OpenEvolve's Config receives (the engine job's settings)
     system_message: str = ""

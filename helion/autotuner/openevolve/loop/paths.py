@@ -45,7 +45,9 @@ C = TypeVar("C")
 
 
 @dataclass
-class Path:
+class RefinementPath:
+    """One refinement path: its incumbent config and how far it has gone."""
+
     incumbent: Hashable
     moves: int  # neighbourhoods measured before the incumbent's
     steps: int  # neighbourhoods this path may measure in all
@@ -67,7 +69,7 @@ class RefinementPaths(Generic[C]):
         self.steps = steps
         self.min_improvement = min_improvement
         self.prune_ratio = prune_ratio
-        self.live: list[Path] = []
+        self.live: list[RefinementPath] = []
         #: every config that was an incumbent -> the neighbours its path claimed
         self.claimed: dict[Hashable, list[C]] = {}
         #: each claimed neighbour -> the incumbent that claimed it
@@ -111,7 +113,7 @@ class RefinementPaths(Generic[C]):
             self._supersede(measured, behind)
         self._prune(measured, best.cost)
 
-    def _step(self, measured: Results[C], path: Path) -> Path | None:
+    def _step(self, measured: Results[C], path: RefinementPath) -> RefinementPath | None:
         """The path after its claimed neighbours were measured: moved, unchanged or ended."""
         claimed = [measured.backend.key(n) for n in self.claimed[path.incumbent]]
         if any(k not in measured for k in claimed):
@@ -129,7 +131,7 @@ class RefinementPaths(Generic[C]):
         if key in self.claimed:  # another path's incumbent already: the paths met
             return None
         self._claim(measured, key, path.origin)
-        return Path(key, path.moves + 1, path.steps, path.origin)
+        return RefinementPath(key, path.moves + 1, path.steps, path.origin)
 
     def _best_neighbor(
         self, measured: Results[C], current: Result[C], claimed: list[Hashable]
@@ -174,7 +176,7 @@ class RefinementPaths(Generic[C]):
         if key not in self.claimed:
             origin = measured[key].origin
             self._claim(measured, key, origin)
-            self.live.append(Path(key, 0, self.steps, origin))
+            self.live.append(RefinementPath(key, 0, self.steps, origin))
 
     def _next_to(self, measured: Results[C], key: Hashable, incumbent: Hashable) -> bool:
         """``key`` is ``incumbent``'s neighbour (claimed by it, or measured before it could be)."""
@@ -182,7 +184,7 @@ class RefinementPaths(Generic[C]):
             return True
         return any(measured.backend.key(n) == key for n in measured.backend.neighbors(measured[incumbent].candidate))
 
-    def _supersede(self, measured: Results[C], behind: list[Path]) -> None:
+    def _supersede(self, measured: Results[C], behind: list[RefinementPath]) -> None:
         """End the live paths one step behind a new best that starts its own path: the new path
         walks on from where they would have moved, so they would only walk the same ground (an
         LLM that proposes the best's neighbours would otherwise double the paths)."""
@@ -252,7 +254,7 @@ class RefinementPaths(Generic[C]):
             self._release(measured, behind)
         return len(behind)
 
-    def _release(self, measured: Results[C], ended: list[Path]) -> int:
+    def _release(self, measured: Results[C], ended: list[RefinementPath]) -> int:
         """Give up the unmeasured neighbours that paths ending early had claimed, so a path that
         reaches them can claim and measure them (a claim is never measured otherwise); how many."""
         released = 0
@@ -284,6 +286,6 @@ class RefinementPaths(Generic[C]):
             for path in keep:  # a live path next to a given-up neighbour claims it now
                 self._claim(measured, path.incumbent, path.origin)
 
-    def _promise(self, measured: Results[C], path: Path) -> float:
+    def _promise(self, measured: Results[C], path: RefinementPath) -> float:
         keys = [measured.backend.key(n) for n in self.claimed[path.incumbent]]
         return min([measured[path.incumbent].cost, *(measured[k].cost for k in keys if k in measured)])

@@ -3,7 +3,7 @@
 The user's process runs an :class:`EvaluationServer` (a ``multiprocessing.connection``
 listener on a private Unix socket with a random auth key). OpenEvolve's workers reach it through
 the objective of :mod:`.engine.objective`, which parses each evolved program and sends its
-candidate dicts; each arrives here as an :class:`Proposal`, waits in a queue for the search loop,
+candidate dicts; each arrives here as an :class:`Answer`, waits in a queue for the search loop,
 and is answered with a :class:`.engine.feedback.Reply`. Messages are plain data (dicts of
 strings, numbers and lists). The first program, OpenEvolve's evaluation of the seed program, is
 answered at once with the ``first_reply`` the server was given, so OpenEvolve's first LLM
@@ -36,8 +36,10 @@ from ..engine.objective import ObjectiveFactory
 _MAX_SOCKET_PATH = 100
 
 
-class Proposal:
-    """One evolved program waiting in the user's process for its candidates to be measured."""
+class Answer:
+    """One LLM answer: the candidates of one evolved program (OpenEvolve's unit; the program is
+    the text the LLM wrote, the answer what it proposes), waiting in the user's process for its
+    candidates to be measured and the reply to go back."""
 
     def __init__(self, message: dict[str, object]) -> None:
         self.candidates: list[dict[str, object]] = list(message.get("candidates") or [])  # type: ignore[arg-type]
@@ -76,7 +78,7 @@ class EvaluationServer:
             self._own_dir = tempfile.mkdtemp(prefix="heo-", dir="/tmp")
             self.address = os.path.join(self._own_dir, "evaluate.sock")
         self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
-        self._proposals: queue.Queue[Proposal] = queue.Queue()
+        self._proposals: queue.Queue[Answer] = queue.Queue()
         self._events: queue.Queue[dict[str, object]] = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -117,7 +119,7 @@ class EvaluationServer:
             elif message.get("kind") == "evaluate":
                 reply = self._take_first_reply()
                 if reply is None:
-                    proposal = Proposal(message)
+                    proposal = Answer(message)
                     self._proposals.put(proposal)
                     reply = proposal.wait(self._stop)
                 with contextlib.suppress(OSError, EOFError):
@@ -139,9 +141,9 @@ class EvaluationServer:
             if isinstance(event, dict):
                 self._events.put({**event, "received_at": time.perf_counter()})
 
-    def take(self, timeout_s: float, limit: int) -> list[Proposal]:
+    def take(self, timeout_s: float, limit: int) -> list[Answer]:
         """Proposals that arrived, waiting up to ``timeout_s`` for the first one."""
-        out: list[Proposal] = []
+        out: list[Answer] = []
         try:
             out.append(self._proposals.get(timeout=timeout_s) if timeout_s > 0 else self._proposals.get_nowait())
         except queue.Empty:

@@ -30,8 +30,8 @@ from .launcher import EngineProcess
 from .llm_events import ENDPOINT_SALT
 from .llm_events import refused_before
 from .llm_events import refused_endpoints
+from .server import Answer
 from .server import EvaluationServer
-from .server import Proposal
 
 #: How long :meth:`EngineSession.shut` waits for the last events of a stopped engine.
 LAST_EVENTS_WAIT_S = 1.0
@@ -81,7 +81,7 @@ class EngineSession:
             (path / f"refused-{fingerprint}").write_text(f"{cause}; found earlier in this process")
         return path
 
-    def take(self, timeout_s: float) -> list[Proposal]:
+    def take(self, timeout_s: float) -> list[Answer]:
         return self.server.take(timeout_s, limit=64) if self.server is not None else []
 
     def events(self) -> list[dict[str, object]]:

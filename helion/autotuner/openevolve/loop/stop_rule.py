@@ -15,7 +15,7 @@
   due one LLM latency later, and a search that converged sooner (a small kernel, a fast device)
   would otherwise never hear what the LLM knows.
 - ``wait`` for the LLM answers in flight otherwise, for at most a tenth of the time searched
-  when refinement converged (never over ``max_wait_s``), and only while the next answer is due
+  when refinement converged (never over ``llm_timeout_s``), and only while the next answer is due
   within that wait; ``stop`` after that.
 
 Knowledge first (:func:`knowledge_first`): once the best config came from knowledge (an LLM
@@ -89,7 +89,7 @@ def knowledge_first(best_origin: str, *, tie: bool = False) -> str | None:
 class StopRule:
     """Answers "stop now?" for the loop (see the module docstring)."""
 
-    max_wait_s: float
+    llm_timeout_s: float  # the setting: one LLM request takes at most this, so no wait is longer
     first_answer_wait_s: float = 0.0  # from the start: how long to wait for the LLM's first answer
     deadline: float = math.inf  # this search's own ``max_seconds``
     #: the caller's budget check (Helion's ``autotune_budget_seconds``, with its final-selection reserve)
@@ -144,7 +144,7 @@ class StopRule:
                 return "wait", ""
             return "stop", f"refinement converged and no LLM answer came within {self.first_answer_wait_s:.0f} s"
         assert self.waited_from is not None
-        wait_until = self.waited_from + min(self.max_wait_s, WAIT_SHARE * self.converged_at)
+        wait_until = self.waited_from + min(self.llm_timeout_s, WAIT_SHARE * self.converged_at)
         if now >= wait_until or next_answer_due > wait_until:
             return "stop", "refinement converged and no LLM answer is due within the wait"
         return "wait", ""

@@ -1,7 +1,7 @@
-"""LLM proposals in the user's process: validated, measured beside refinement, answered.
+"""LLM answers in the user's process: validated, measured beside refinement, replied to.
 
 Each evolved program that reaches the loop is an LLM answer (the seed program is answered by
-the server itself, see :func:`first_reply`). :class:`ProposalDesk` validates its candidates
+the server itself, see :func:`first_reply`). :class:`AnswerDesk` validates its candidates
 against the space (an invalid one is answered with its reason and recorded), decides which are
 new, and answers each program with per-candidate outcomes once they are measured. A program
 with nothing new (an answer of duplicates or invalid configs) is answered before the batch
@@ -29,7 +29,7 @@ from ..engine.feedback import Reply
 from .measure import Results
 from .record import Source
 from .result import Result
-from .server import Proposal
+from .server import Answer
 from .stop_rule import AnswerCredit
 
 C = TypeVar("C")
@@ -52,10 +52,10 @@ class _Candidate(Generic[C]):
 
 
 @dataclass
-class _Answer(Generic[C]):
-    """One LLM answer (an evolved program) and its candidates, validated."""
+class _CheckedAnswer(Generic[C]):
+    """An :class:`.server.Answer` and its candidates, validated against the space."""
 
-    proposal: Proposal
+    proposal: Answer
     candidates: list[_Candidate[C]]
 
     @property
@@ -63,7 +63,7 @@ class _Answer(Generic[C]):
         return any(item.status == "new" for item in self.candidates)
 
 
-class ProposalDesk(Generic[C]):
+class AnswerDesk(Generic[C]):
     """Validates, measures and answers the LLM's programs (see the module docstring)."""
 
     def __init__(self, measured: Results[C], credit: AnswerCredit, *, ratio_scores: bool, per_answer: int = 6) -> None:
@@ -80,7 +80,7 @@ class ProposalDesk(Generic[C]):
 
     def serve(
         self,
-        proposals: list[Proposal],
+        proposals: list[Answer],
         fill: list[tuple[C, Source]],
         measure: Callable[[list[tuple[C, Source]], str], object],
         batch_size: int,
@@ -116,7 +116,7 @@ class ProposalDesk(Generic[C]):
             if answer.new:
                 best_before = self._answer(answer, best_before)
 
-    def _validate(self, proposal: Proposal) -> _Answer[C]:
+    def _validate(self, proposal: Answer) -> _CheckedAnswer[C]:
         """The answer's candidates, validated against the space; invalid ones are recorded."""
         self.record.counters.llm_answers_used += 1
         candidates: list[_Candidate[C]] = []
@@ -135,9 +135,9 @@ class ProposalDesk(Generic[C]):
             self.record.evaluation(
                 source="llm", config=None, status="invalid", cost=None, reason=proposal.program_error
             )
-        return _Answer(proposal, candidates)
+        return _CheckedAnswer(proposal, candidates)
 
-    def _answer(self, answer: _Answer[C], best_before: Result[C] | None) -> Result[C] | None:
+    def _answer(self, answer: _CheckedAnswer[C], best_before: Result[C] | None) -> Result[C] | None:
         """Reply to one program and credit it; the best after it (for the next one)."""
         entries = [self._entry(item) for item in answer.candidates]
         trusted = [e for e in entries if e is not None and self.measured.trusted(e)]
