@@ -238,7 +238,7 @@ def test_configs_near_the_best_are_timed_again_as_helions_threshold_says(
     monkeypatch.setenv("HELION_CAP_REBENCHMARK_REPEAT", "1")
     bound, args = bind_matmul(autotune_rebenchmark_threshold=threshold)
     record = tmp_path / "record.jsonl"
-    settings = {**FAST, "max_evaluations": 6, "refinement": True, "record_path": str(record)}
+    settings = {**FAST, "max_evaluations": 6, "refinement": True, "decision_rounds": 1, "record_path": str(record)}
     search = OpenEvolveSearch(bound, args, **settings)
     groups: list[list[object]] = []
     rebenchmark = search.rebenchmark
