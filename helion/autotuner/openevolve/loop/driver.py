@@ -54,6 +54,7 @@ from .result import Backend
 from .result import Result
 from .server import Answer
 from .session import EngineSession
+from .stop_rule import KNOWLEDGE
 from .stop_rule import AnswerCredit
 from .stop_rule import StopRule
 from .stop_rule import knowledge_first
@@ -158,9 +159,8 @@ class SearchDriver(Generic[C]):
             first: list[tuple[C, Source]] = [(default, "default")]
             first += [(c, "history" if key(c) in known else "seed") for _, c in program]
             t0 = time.perf_counter()
-            entries = self.measured.measure(first, "default and seed configs")
+            entries = self._measure(first, "default and seed configs")
             self.measured.default = entries[0]
-            self._note_knowledge(entries)
             self.record.time.first_batch_s += time.perf_counter() - t0
             if not self.measured.default.measurement.ok:
                 self.warn(
@@ -259,25 +259,28 @@ class SearchDriver(Generic[C]):
         source: Source = "fallback" if self.fallback_reason else "random"
         return [(c, source) for c in self.measured.unseen(self._draws(want * 20), want)]
 
-    def _knowledge_settled(self) -> str | None:
-        """Why the search ends now that its best config, from knowledge, is settled, or a
-        settled knowledge config ties the best and no path level with it walks on; or None."""
+    def _settled_knowledge(self) -> tuple[Result[C], bool] | None:
+        """The settled config from knowledge (knowledge first, :mod:`.stop_rule`) and whether it
+        only ties the best: the best itself, or a knowledge config whose path ended at it and
+        that still ties the best; or None."""
         best = self.measured.best
         if best is None or not self.options.refinement:
             return None
-        if self.paths.settled(self.measured) and (why := knowledge_first(best.origin)) is not None:
-            return why
-        peer = self._settled_peer()
-        return knowledge_first(peer.origin, tie=True) if peer is not None and self.paths.converged else None
-
-    def _settled_peer(self) -> Result[C] | None:
-        """A knowledge config whose path ended at it (no neighbour faster) and that still ties
-        the best (:mod:`.stop_rule`, knowledge first)."""
+        if best.origin in KNOWLEDGE and self.paths.settled(self.measured):
+            return best, False
         for key in self.paths.peers:
             entry = self.measured[key]
             if self.paths.at_optimum(key) and self.measured.ties_best(entry):
-                return entry
+                return entry, True
         return None
+
+    def _knowledge_settled(self) -> str | None:
+        """Why the search ends now that knowledge is settled (a tie: once no path level with
+        the best walks on either); or None."""
+        settled = self._settled_knowledge()
+        if settled is None or (settled[1] and not self.paths.converged):
+            return None
+        return knowledge_first(settled[0].origin, tie=settled[1])
 
     def _note_knowledge(self, entries: list[Result[C]]) -> None:
         """Start a path at each LLM answer or earlier search's pick among ``entries`` that ties
@@ -290,34 +293,28 @@ class SearchDriver(Generic[C]):
         for entry in entries:
             key = self.backend.key(entry.candidate)
             if (
-                entry.origin in ("llm", "history")
+                entry.origin in KNOWLEDGE
                 and entry.source != "refine"
                 and entry is not best
-                and key not in self.paths.peers
                 and self.measured.trusted(entry)
                 and self.measured.ties_best(entry)
-                and not self.paths.adjacent(self.measured, key, best_key)
+                and not self.paths.next_to(self.measured, key, best_key)
+                and self.paths.add_peer(key)
             ):
-                self.paths.add_peer(key)
                 self.measured.write_decision("knowledge_ties_best", entry, best, self.measured.compare(entry, best))
 
     def _end_paths_behind_knowledge(self) -> bool:
-        """End the live refinement paths behind a settled best that the LLM or history brought,
-        or behind a settled knowledge config that ties the best (knowledge first,
+        """End the live refinement paths behind settled knowledge: every path behind a settled
+        best, the paths clearly behind a settled config that ties it (knowledge first,
         :mod:`.stop_rule`); whether any ended."""
-        best = self.measured.best
-        if best is None or not self.options.refinement:
+        if (settled := self._settled_knowledge()) is None:
             return False
-        if self.paths.settled(self.measured) and (why := knowledge_first(best.origin)) is not None:
-            ended = self.paths.end_behind(self.measured)
-        elif (peer := self._settled_peer()) is not None:
-            why = str(knowledge_first(peer.origin, tie=True))
-            ended = self.paths.end_clearly_behind(self.measured, peer)
-        else:
-            return False
+        entry, tie = settled
+        ended = self.paths.end_clearly_behind(self.measured, entry) if tie else self.paths.end_behind(self.measured)
         if not ended:
             return False
-        self.record.write("paths_ended", reason=why, paths=ended, best_cost=best.cost)
+        why = knowledge_first(entry.origin, tie=tie)
+        self.record.write("paths_ended", reason=why, paths=ended, best_cost=entry.cost)
         self.log(f"OpenEvolve search: {why}; {ended} refinement path(s) behind it end")
         return True
 

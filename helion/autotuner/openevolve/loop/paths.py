@@ -108,7 +108,7 @@ class RefinementPaths(Generic[C]):
         self.live = [p for p in (self._step(measured, p) for p in self.live) if p is not None]
         key = measured.backend.key(best.candidate)
         if key not in self.claimed and (best.source != "refine" or self._claimer.get(key) in self._optima):
-            behind = [p for p in self.live if self._next_to(measured, key, p.incumbent)]
+            behind = [p for p in self.live if self.next_to(measured, key, p.incumbent)]
             self._start(measured, key)
             self._supersede(measured, behind)
         self._prune(measured, best.cost)
@@ -178,8 +178,9 @@ class RefinementPaths(Generic[C]):
             self._claim(measured, key, origin)
             self.live.append(RefinementPath(key, 0, self.steps, origin))
 
-    def _next_to(self, measured: Results[C], key: Hashable, incumbent: Hashable) -> bool:
-        """``key`` is ``incumbent``'s neighbour (claimed by it, or measured before it could be)."""
+    def next_to(self, measured: Results[C], key: Hashable, incumbent: Hashable) -> bool:
+        """``key`` is ``incumbent``'s neighbour (claimed by it, or measured before it could be):
+        one step from it, refinement at it measures ``key``."""
         if self._claimer.get(key) == incumbent:
             return True
         return any(measured.backend.key(n) == key for n in measured.backend.neighbors(measured[incumbent].candidate))
@@ -188,11 +189,7 @@ class RefinementPaths(Generic[C]):
         """End the live paths one step behind a new best that starts its own path: the new path
         walks on from where they would have moved, so they would only walk the same ground (an
         LLM that proposes the best's neighbours would otherwise double the paths)."""
-        if not behind:
-            return
-        self.live = [p for p in self.live if p not in behind]
-        self._release(measured, behind)
-        for path in behind:
+        for path in self._end(measured, behind):
             measured.record.write(
                 "decision", what="superseded", incumbent=measured.backend.as_dict(measured[path.incumbent].candidate)
             )
@@ -225,34 +222,31 @@ class RefinementPaths(Generic[C]):
     def end_behind(self, measured: Results[C]) -> int:
         """End every live path once the best config is settled (they all walk behind it);
         how many ended."""
-        if not self.settled(measured):
-            return 0
-        ended, self.live = self.live, []
-        self._release(measured, ended)
-        return len(ended)
+        return len(self._end(measured, self.live)) if self.settled(measured) else 0
 
-    def add_peer(self, key: Hashable) -> None:
+    def add_peer(self, key: Hashable) -> bool:
         """A measured knowledge config that ties the best: a path starts at it at the next
-        update (its neighbourhood confirms it)."""
-        if key not in self.peers:
-            self.peers.append(key)
+        update (its neighbourhood confirms it); whether it is new."""
+        if key in self.peers:
+            return False
+        self.peers.append(key)
+        return True
 
     def at_optimum(self, key: Hashable) -> bool:
         """The path started at (or moved to) ``key`` ended there: no neighbour beats it."""
         return key in self._optima
 
-    def adjacent(self, measured: Results[C], a: Hashable, b: Hashable) -> bool:
-        """``a`` is one step from ``b``: refinement at ``b`` measures it (or claimed it)."""
-        return self._next_to(measured, a, b)
-
     def end_clearly_behind(self, measured: Results[C], rival: Result[C]) -> int:
         """End the live paths whose incumbent ``rival`` beats beyond the noise (the timings
         taken so far decide; nothing is timed again); how many ended."""
-        behind = [p for p in self.live if measured.compare(rival, measured[p.incumbent]).better]
-        if behind:
-            self.live = [p for p in self.live if p not in behind]
-            self._release(measured, behind)
-        return len(behind)
+        return len(self._end(measured, [p for p in self.live if measured.compare(rival, measured[p.incumbent]).better]))
+
+    def _end(self, measured: Results[C], ended: list[RefinementPath]) -> list[RefinementPath]:
+        """End the live paths ``ended`` early (their unmeasured claims are given up); them."""
+        ended = list(ended)
+        self.live = [p for p in self.live if p not in ended]
+        self._release(measured, ended)
+        return ended
 
     def _release(self, measured: Results[C], ended: list[RefinementPath]) -> int:
         """Give up the unmeasured neighbours that paths ending early had claimed, so a path that

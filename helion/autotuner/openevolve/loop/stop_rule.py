@@ -71,18 +71,22 @@ class AnswerCredit:
 Decision = tuple[Literal["go", "wait", "stop"], str]
 
 
-def knowledge_first(best_origin: str, *, tie: bool = False) -> str | None:
-    """Why the search ends once its best config is settled (see the module docstring;
-    :meth:`.paths.RefinementPaths.end_behind` checks that it is), or None. ``tie``: the
-    settled knowledge config ties the best rather than being it."""
-    if tie and best_origin in ("llm", "history"):
-        whose = "an LLM answer" if best_origin == "llm" else "an earlier search's pick"
+#: the sources whose configs are knowledge: an LLM answer, an earlier search's pick
+KNOWLEDGE = ("llm", "history")
+
+
+def knowledge_first(origin: str, *, tie: bool = False) -> str | None:
+    """Why the search ends once a config from knowledge is settled (see the module docstring;
+    :meth:`.paths.RefinementPaths.end_behind` checks that the best is), or None for a config
+    from elsewhere. ``tie``: the settled config ties the best rather than being it."""
+    if origin not in KNOWLEDGE:
+        return None
+    if tie:
+        whose = "an LLM answer" if origin == "llm" else "an earlier search's pick"
         return f"{whose} ties the best config and is settled: no neighbour beats it beyond the noise"
-    if best_origin == "llm":
+    if origin == "llm":
         return "the LLM's best config is settled: no neighbour beats it beyond the noise"
-    if best_origin == "history":
-        return "the best config, an earlier search's pick, is settled: no neighbour beats it beyond the noise"
-    return None
+    return "the best config, an earlier search's pick, is settled: no neighbour beats it beyond the noise"
 
 
 @dataclass
