@@ -60,7 +60,6 @@ def test_report_prints_what_the_search_did(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_report_draws_the_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("matplotlib", reason="the picture needs matplotlib (the `plot` extra)")
     out = run(capsys, "report", str(RECORD), "--plot-dir", str(tmp_path / "pictures"))
     png = tmp_path / "pictures" / "h200_bias_grad_pair_knowing.png"
     assert f"picture: {png}" in out

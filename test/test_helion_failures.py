@@ -76,3 +76,42 @@ def test_configs_helion_fails_cost_inf_and_are_never_picked(tmp_path: Path) -> N
     assert dict(config.config) in [line["config"] for line in evaluations(lines, status="ok")]
     assert all(line["config"]["fault"] == 0 for line in evaluations(lines, status="ok"))  # type: ignore[index]
     torch.testing.assert_close(kernel.bind((x, y)).compile_config(config)(x, y), x + y)
+
+
+def test_configs_that_crash_or_time_out_in_helion_cost_inf_and_are_never_picked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statuses Helion's benchmark path gives a config that crashes (``error``) or whose
+    compile times out (``timeout``): on the CPU no config can be made to crash alone, so
+    Helion's results for those seeds are replaced by what it returns on a GPU (see
+    ``test_gpu_faults.py``). Each is a failure with its reason, costs inf, and is never picked."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # no LLM: the statuses are what is under test
+    record = tmp_path / "record.jsonl"
+    x, y = torch.randn(1024), torch.randn(1024)
+    default = dict(helion.kernel(faulty_add).bind((x, y)).config_spec.default_config().config)
+    status_of = {1: "error", 2: "timeout"}
+    seeds = [{**default, "fault": f} for f in status_of]
+    kernel = helion.kernel(faulty_add, autotune_seed_configs=seeds)  # type: ignore[call-overload]
+    search = OpenEvolveSearch(
+        kernel.bind((x, y)), (x, y), record_path=str(record), seed=1, **{**FAST, "max_evaluations": 6}
+    )
+    benchmark_batch = search.benchmark_batch
+
+    def crashing(configs: list[helion.Config], **kw: object) -> list[object]:
+        results = benchmark_batch(configs, **kw)  # type: ignore[arg-type]
+        return [
+            r._replace(status=status_of[c.config["fault"]], perf=math.inf) if c.config["fault"] in status_of else r
+            for c, r in zip(configs, results, strict=True)
+        ]
+
+    monkeypatch.setattr(search, "benchmark_batch", crashing)
+    config = search.autotune()
+    lines = read_record(record)
+    faulty = [line for line in evaluations(lines) if line["config"]["fault"] in status_of]  # type: ignore[index]
+    assert {line["config"]["fault"]: line["status"] for line in faulty} == status_of, faulty  # type: ignore[index]
+    assert all(line["cost"] is None or math.isinf(line["cost"]) for line in faulty), faulty  # type: ignore[arg-type]
+    reasons = {line["status"]: line["reason"] for line in faulty}
+    assert "compile timed out" in str(reasons["timeout"]) and "failed to compile or run" in str(reasons["error"])
+    assert search.summary["failed"] >= len(status_of)
+    assert config.config["fault"] == 0
+    torch.testing.assert_close(kernel.bind((x, y)).compile_config(config)(x, y), x + y)
