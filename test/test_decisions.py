@@ -117,6 +117,7 @@ class AfterFirstAnswer(Timing):
                 if self.llm.responses:
                     break
                 time.sleep(0.01)
+            time.sleep(0.5)  # the answer's way back (OpenEvolve, the search's desk) ends within the first batch
         time.sleep(0.001)  # a timing takes time: the LLM's program reaches the search meanwhile
         return super().__call__(config)
 
@@ -144,7 +145,8 @@ def test_an_llm_that_answers_the_optimum_makes_the_search_return_it_in_half_the_
     assert told.evaluations <= blind.evaluations / 2, (told.evaluations, blind.evaluations)
     assert "LLM's best config is settled" in str(told.summary["stop_reason"])
     credits = [x for x in lines(record) if x["kind"] == "decision" and x["what"] == "credit"]
-    assert credits[0]["better"] and credits[0]["config"] == OPTIMUM
+    # the optimum earns credit (another answer of the same batch, near it, may earn credit first)
+    assert any(c["better"] and c["config"] == OPTIMUM for c in credits), credits
 
 
 @pytest.mark.parametrize("seed", SEEDS)

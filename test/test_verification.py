@@ -17,6 +17,7 @@ from test_refinement import refine
 from helion.autotuner.openevolve.adapters.config_space import _DictBackend
 from helion.autotuner.openevolve.loop.compare import Noise
 from helion.autotuner.openevolve.loop.compare import Z
+from helion.autotuner.openevolve.loop.compare import looks
 from helion.autotuner.openevolve.loop.compare import verdict
 from helion.autotuner.openevolve.loop.measure import Results
 from helion.autotuner.openevolve.loop.paths import RefinementPaths
@@ -136,6 +137,36 @@ def test_pairs_still_undecided_are_timed_again_up_to_the_rounds_allowed() -> Non
         refine(measured, paths)
         moved.append(measured.best is not None and measured.best.candidate == {"a": 5, "b": 2, "c": 6})
     assert moved == [False, True]
+
+
+def test_a_clear_gain_decides_at_the_first_look_that_shows_it_and_a_tie_runs_to_the_limit() -> None:
+    """With 64 rounds allowed, a pair's open rounds are looked at after 1, 4, 16 and 64 rounds,
+    the looks between the first and the last at ``Z_INTERIM`` noise widths. The noise is 2% (the
+    rival and its twin drift 1% either way, in turn): a 2.2% gain, open after one round, stays
+    open at 4 (it clears ``Z`` widths there, not ``Z_INTERIM``) and decides at 16; a tie runs 64."""
+    assert looks(64) == (1, 4, 16, 64) and looks(3) == (1, 3) and looks(1) == (1,)
+    a, b = {"a": 4, "b": 2, "c": 6}, {"a": 6, "b": 2, "c": 6}
+
+    class Drifting(Retiming):
+        on, k = False, 0
+
+        def retime(self, candidates: list[Config]) -> list[float] | None:  # type: ignore[override]
+            if not self.on:
+                return None  # the first batch: first timings only
+            self.k += 1
+            s = 0.01 if self.k % 2 else -0.01
+            x, rival, twin = candidates
+            return [self.true(x), self.true(rival) * (1 + s), self.true(twin) * (1 - s)]
+
+    for gain, rounds, better in ((0.022, 16, True), (0.0, 64, False)):
+        backend = Drifting(bowl, true=lambda c, g=gain: 1.0 - g if c == a else 1.0)
+        measured = results(backend, rounds=64)
+        rival, x = measured.measure([(b, "default"), (a, "seed")], "first batch")
+        for _ in range(4):
+            measured.timing_noise.add(1.01, 0.99)  # this run's noise so far: 2%
+        backend.on = True
+        v = measured.decide(x, rival)
+        assert (v.rounds, v.better) == (rounds, better), v
 
 
 def jitter(c: Config) -> float:

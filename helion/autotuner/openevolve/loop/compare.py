@@ -21,6 +21,13 @@ not take its place. A gain of :data:`Z` times the noise is taken after one round
 needs more rounds to show: while a pair's rounds tell neither way, it is timed again
 (:func:`needs_more_rounds`), up to the caller's limit.
 
+The open rounds are looked at after the first round, after every fourfold count below the limit
+(4, 16, ...) and at the limit (:func:`looks`): a clear gain decides at the first look that shows
+it, not at the limit, and a pair that truly ties runs to the limit. Every look is one more chance
+to decide on noise, so the looks between the first and the last ask for :data:`Z_INTERIM` noise
+widths instead of :data:`Z` (a group-sequential boundary: together they decide on noise about as
+rarely as the first and last look alone).
+
 A relative difference is ``(a - b) / max(|a|, |b|)``: close to ``a / b - 1`` for latencies, and
 defined for the zero and negative costs of a maximised objective (minimised as ``-score``).
 """
@@ -34,6 +41,10 @@ import math
 
 #: How many noise widths a gain must clear: a gain of twice the noise is always taken.
 Z = 2.0
+#: How many noise widths a gain must clear at a look between the first and the last (:func:`looks`).
+Z_INTERIM = 2.5
+#: The factor between two looks at a pair's open rounds.
+LOOK_STEP = 4
 
 
 def relative_difference(a: float, b: float) -> float:
@@ -126,11 +137,27 @@ def verdict(
     return Verdict(gain, rounds, need, gain < -need)
 
 
-def needs_more_rounds(v: Verdict, *, noise: float, floor: float) -> bool:
-    """The rounds so far tell neither way (the gain is within the noise of its mean, either
-    side) and more rounds could still tell: the noise of the mean is still above the floor
-    (below it, the floor decides and more rounds change nothing)."""
-    if v.better or not math.isfinite(v.gain):
+def looks(limit: int) -> tuple[int, ...]:
+    """The round counts after which a pair's open rounds are looked at: 1, every fourfold count
+    below ``limit`` (4, 16, ...), and ``limit``."""
+    out, n = [1], LOOK_STEP
+    while n < limit:
+        out.append(n)
+        n *= LOOK_STEP
+    return tuple(dict.fromkeys([*out, max(1, limit)]))
+
+
+def look_z(rounds: int, limit: int) -> float:
+    """The noise widths a gain must clear at the look after ``rounds`` of at most ``limit``:
+    :data:`Z` at the first and the last, :data:`Z_INTERIM` between them."""
+    return Z if rounds <= 1 or rounds >= limit else Z_INTERIM
+
+
+def needs_more_rounds(v: Verdict, *, noise: float, floor: float, z: float = Z) -> bool:
+    """The rounds so far tell neither way (the gain is within ``z`` noise widths of its mean,
+    either side) and more rounds could still tell: the noise of the mean is still above the
+    floor (below it, the floor decides and more rounds change nothing)."""
+    if not math.isfinite(v.gain):
         return False
-    width = Z * noise / math.sqrt(max(1, v.rounds))
+    width = z * noise / math.sqrt(max(1, v.rounds))
     return width > floor and abs(v.gain) <= width

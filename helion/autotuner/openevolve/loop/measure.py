@@ -24,6 +24,8 @@ from typing import TypeVar
 
 from .compare import Noise
 from .compare import Verdict
+from .compare import look_z
+from .compare import looks
 from .compare import needs_more_rounds
 from .compare import verdict
 from .record import RunRecord
@@ -112,18 +114,19 @@ class Results(Generic[C]):
 
     def decide(self, a: Result[C], b: Result[C], floor: float | None = None) -> Verdict:
         """:meth:`compare`, after timing ``a`` and ``b`` again, paired, while their rounds tell
-        neither way and more could tell: once, then up to ``decision_rounds`` shared rounds (the
-        same two looks as :meth:`_verify`)."""
+        neither way and more could tell, up to ``decision_rounds`` shared rounds, looked at after
+        the rounds :func:`.compare.looks` names (as re-timing after a batch does)."""
         floor = self.min_improvement if floor is None else floor
         v = self.compare(a, b, floor)
         t0 = time.perf_counter()
+        limit = self.decision_rounds
         while (
             self.trusted(a)
             and self.trusted(b)
-            and v.rounds < self.decision_rounds
-            and needs_more_rounds(v, noise=self.noise, floor=floor)
+            and v.rounds < limit
+            and needs_more_rounds(v, noise=self.noise, floor=floor, z=look_z(v.rounds, limit))
         ):
-            target = 1 if v.rounds == 0 else self.decision_rounds
+            target = next(n for n in looks(limit) if n > v.rounds)
             stalled = False
             while v.rounds < target and not stalled:
                 before = v.rounds

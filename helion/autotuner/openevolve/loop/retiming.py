@@ -5,8 +5,10 @@ best, or their refinement path's incumbent: their *rival*; at most :data:`VERIFY
 rival, the fastest first) are timed again together with their rivals in one interleaved round,
 and one config of the round twice (its twin: the noise sample, :class:`.compare.Noise`). While a
 pair's rounds tell neither way (:func:`.compare.needs_more_rounds`), it is timed again for
-``decision_rounds`` rounds in all; the rounds are looked at after the first and after the last
-only, since every look at noisy data is one more chance to decide on noise. Timing every config
+``decision_rounds`` rounds at most, and looked at after the rounds :func:`.compare.looks` names
+(1, 4, 16, ... and the last): a clear gain ends its pair's rounds early, and the looks between
+the first and the last ask for more noise widths, since every look at noisy data is one more
+chance to decide on noise. Timing every config
 twice would double a search's measuring time for configs that decide nothing. A backend that
 does not time again (an exact objective, or Helion's effort leaves re-timing off) leaves first
 timings to decide with ``min_improvement`` alone.
@@ -28,6 +30,8 @@ from typing import Protocol
 from typing import TypeVar
 
 from .compare import Z
+from .compare import look_z
+from .compare import looks
 from .compare import needs_more_rounds
 from .compare import relative_difference
 
@@ -114,16 +118,18 @@ def retime_contenders(
     copies = FIRST_TWINS if not results.timing_noise.samples else 1
     t0 = time.perf_counter()
     ran, changes = 0, {id(e): (e, e.cost) for e in group}
-    while group and ran < results.decision_rounds:
+    limit = results.decision_rounds
+    while group and ran < limit:
         if not timing_round(results, group, twin, copies):
             break
         ran, copies = ran + 1, 1
-        if 1 < ran < results.decision_rounds:
-            continue  # look after the first round and the last only: each look is a chance to decide on noise
+        if ran not in looks(limit):
+            continue  # each look is one more chance to decide on noise
+        z = look_z(ran, limit)
         open_pairs = [
             (c, r)
             for c, r in pairs
-            if needs_more_rounds(results.compare(c, r), noise=results.noise, floor=results.min_improvement)
+            if needs_more_rounds(results.compare(c, r), noise=results.noise, floor=results.min_improvement, z=z)
         ]
         group = list({id(e): e for pair in open_pairs for e in pair}.values())
         twin = open_pairs[0][1] if open_pairs else twin
