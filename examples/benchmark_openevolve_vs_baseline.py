@@ -7,7 +7,8 @@ neighbours of the best it is told, ``knowing`` answers with known-good configs f
 every connection). Helion's own LLM searches (``LLMGuidedSearch``, ``LLMSeededLFBOTreeSearch``)
 talk to the same stand-in through the OpenAI Responses API, this search through chat
 completions. ``--known auto`` makes the knowing LLM know the best config that the searches run
-before it on the same kernel chose (put PatternSearch and LFBOTreeSearch first); ``--known
+before it on the same kernel chose without an LLM (put PatternSearch, LFBOTreeSearch or
+``OpenEvolveTuner:dead`` first); ``--known
 FILE`` reads a JSON list of configs or a run record.
 
 Every search runs at the same Helion effort, directly (``search.autotune(skip_cache=True)``,
@@ -372,20 +373,23 @@ SUMMARY_FIELDS = (
 )
 
 
+def without_llm(variant: str) -> bool:
+    """A search variant (``Name`` or ``Name:llm``) that used no LLM answer."""
+    name, _, llm = variant.partition(":")
+    return name not in LLM_SEARCHES or llm == "dead"
+
+
 def known_configs(spec: str | None, rows: list[dict[str, object]]) -> list:
     """The configs the knowing stand-in knows: ``auto`` = the best config that a search without
-    an LLM chose so far on this kernel (``rows``: this command's, and those of earlier commands
+    an LLM (Helion's plain searches, or an LLM search whose endpoint is ``dead``) chose so far on
+    this kernel (``rows``: this command's, and those of earlier commands
     in ``--results`` not re-timed yet, a split run's; by its timing right after its search), so
     every knowing search of the kernel knows the same config; a file = a JSON list or a run
     record."""
     if not spec:
         return []
     if spec == "auto":
-        plain = [
-            r
-            for r in rows
-            if "config_dict" in r and str(r["search"]).partition(":")[0] not in LLM_SEARCHES and "error" not in r
-        ]
+        plain = [r for r in rows if "config_dict" in r and "error" not in r and without_llm(str(r["search"]))]
         if not plain:
             return []
         best = min(plain, key=lambda r: float(r["best_ms"]))  # type: ignore[arg-type]
