@@ -36,12 +36,15 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.usefixtures("fast_pallas")
 
+#: The runs' evaluation budget: the default, one random config and the first LLM answer's configs.
+BUDGET = 5
+
 
 def test_autotuner_fn_in_code(tmp_path: Path, standin: StandinLLM, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     record = tmp_path / "record.jsonl"
     tuner = openevolve_autotuner(
-        **{**FAST, "max_evaluations": 8},
+        **{**FAST, "max_evaluations": BUDGET},
         api_base=standin.url,
         api_key="test-key",
         record_path=str(record),
@@ -58,7 +61,7 @@ def test_autotuner_fn_in_code(tmp_path: Path, standin: StandinLLM, monkeypatch: 
     summary = [line for line in lines if line["kind"] == "summary"]
     assert len(summary) == 1
     assert summary[0]["mode"] == "openevolve"
-    assert summary[0]["evaluations"] <= 8
+    assert summary[0]["evaluations"] <= BUDGET
     started = [line for line in lines if line["kind"] == "engine_started"]
     assert started
     assert started[0]["torch_imported"] is False
@@ -119,7 +122,7 @@ def test_helion_autotuner_env(tmp_path: Path, standin: StandinLLM) -> None:
         "HELION_OPENEVOLVE_API_BASE": standin.url,
         "OPENAI_API_KEY": "test-key",
         "HELION_OPENEVOLVE_RECORD_PATH": str(record),
-        "HELION_OPENEVOLVE_MAX_EVALUATIONS": "8",
+        "HELION_OPENEVOLVE_MAX_EVALUATIONS": str(BUDGET),
         "HELION_OPENEVOLVE_MAX_SECONDS": "90",
         "HELION_OPENEVOLVE_INITIAL_RANDOM": "1",
         "HELION_OPENEVOLVE_REFINEMENT": "0",
@@ -135,7 +138,7 @@ def test_helion_autotuner_env(tmp_path: Path, standin: StandinLLM) -> None:
     summary = [line for line in lines if line["kind"] == "summary"]
     assert len(summary) == 1
     assert summary[0]["mode"] == "openevolve"
-    assert summary[0]["evaluations"] <= 8
+    assert summary[0]["evaluations"] <= BUDGET
     assert summary[0]["best_config"] in measured_ok_configs(lines)
     assert "Starting OpenEvolveSearch" in proc.stderr + proc.stdout
     # The record holds plain JSON configs.

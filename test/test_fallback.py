@@ -7,8 +7,9 @@ config it measured, or raise ``OpenEvolveUnavailable`` when ``strict`` is set.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-import textwrap
+import sys
 from typing import TYPE_CHECKING
 
 from helion.autotuner.base_search import PopulationBasedSearch
@@ -20,7 +21,6 @@ from oe_util import evaluations
 from oe_util import fast_pallas  # noqa: F401 (fixture)
 from oe_util import measured_ok_configs
 from oe_util import read_record
-from oe_util import run_script
 import pytest
 
 import helion
@@ -176,59 +176,48 @@ def test_standin_garbage(tmp_path: Path, standin: StandinLLM) -> None:
 
 _BROKEN_OPENEVOLVE = "raise ImportError('this openevolve is broken on purpose')\n"
 
-_SCRIPT = textwrap.dedent(
-    """
-    import json, sys
-    {prelude}
-    import torch, helion
-    import kernels
-    from helion.autotuner.openevolve_tuner import OpenEvolveSearch
-    x, y = torch.randn(128, 128), torch.randn(128, 128)
-    bound = helion.kernel(kernels.matmul.fn).bind((x, y))
-    s = OpenEvolveSearch(bound, (x, y), api_key="test-key", api_base="http://127.0.0.1:9/v1",
-                         record_path={record!r}, max_evaluations=4, max_seconds=90,
-                         max_llm_failures=2, llm_retries=0, llm_timeout_s=5,
-                         refinement=False, initial_random=1)
-    config = s.autotune()
-    print("RESULT " + json.dumps({{"summary": s.summary, "config": dict(config.config)}}, default=str))
-    """
-)
+#: The runs below: an endpoint nobody listens on, which they never reach.
+_UNREACHED = {
+    "api_key": "test-key",
+    "api_base": "http://127.0.0.1:9/v1",
+    "max_evaluations": 4,
+    "max_seconds": 90,
+    "max_llm_failures": 2,
+    "llm_retries": 0,
+    "llm_timeout_s": 5,
+    "refinement": False,
+    "initial_random": 1,
+}
 
 
-def _run_subprocess(
-    tmp_path: Path, prelude: str, env: dict[str, str]
-) -> tuple[dict[str, object], list[dict[str, object]]]:
+def _run_unreached(tmp_path: Path) -> tuple[OpenEvolveSearch, list[dict[str, object]]]:
     record = tmp_path / "record.jsonl"
-    proc = run_script(_SCRIPT.format(prelude=prelude, record=str(record)), env)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    result = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))
-    data = json.loads(result[len("RESULT ") :])
-    lines = read_record(record)
-    assert data["config"] in measured_ok_configs(lines)
-    assert data["summary"]["mode"] == "fallback"
-    return data, lines
+    search, config, lines = _run(record, **_UNREACHED)
+    _check_result(search, config, lines)
+    assert search.summary["mode"] == "fallback"
+    return search, lines
 
 
-def test_openevolve_broken_import(tmp_path: Path) -> None:
+def test_openevolve_broken_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An openevolve that fails to import where OpenEvolve's process looks for it (its
+    ``PYTHONPATH``, which the engine inherits) ends the LLM's part with the import error."""
     fake = tmp_path / "fake" / "openevolve"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text(_BROKEN_OPENEVOLVE)
-    import os
-
-    pythonpath = os.pathsep.join(filter(None, [str(fake.parent), os.environ.get("PYTHONPATH")]))
-    data, lines = _run_subprocess(tmp_path, "", {"PYTHONPATH": pythonpath})
-    reason = data["summary"]["fallback_reason"]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(fake.parent), os.environ.get("PYTHONPATH")])))
+    search, lines = _run_unreached(tmp_path)
+    reason = str(search.summary["fallback_reason"])
     assert "openevolve" in reason.lower()
     assert "ImportError" in reason or "broken" in reason, reason
     assert not evaluations(lines, source="llm", status="ok")
 
 
-def test_openevolve_not_installed(tmp_path: Path) -> None:
-    prelude = "sys.modules['openevolve'] = None  # as if it were not installed"
-    data, lines = _run_subprocess(tmp_path, prelude, {})
-    reason = data["summary"]["fallback_reason"]
+def test_openevolve_not_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "openevolve", None)  # as if it were not installed
+    search, lines = _run_unreached(tmp_path)
+    reason = str(search.summary["fallback_reason"])
     assert "openevolve is not installed" in reason
-    assert "llm" not in data["summary"]["by_source"]
+    assert "llm" not in search.summary["by_source"]  # type: ignore[operator]
     assert not [line for line in lines if line["kind"] == "engine_started"]
 
 

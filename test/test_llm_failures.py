@@ -142,21 +142,26 @@ def test_a_500_on_every_other_call_does_not_end_the_llms_part(
         # the default max_llm_failures (3): two requests that left together can reach the
         # endpoint in either order, so two failures may sit side by side in the order they left;
         # refinement off: its neighbours, measured while the answers travel, would otherwise
-        # take the configs the LLM proposes (neighbours of the best too) as often as not
+        # take the configs the LLM proposes (neighbours of the best too) as often as not.
+        # max_llm_calls 6: the endpoint fails 3 of them, as many as max_llm_failures; the
+        # budget (the default, 3 answers of 2 configs, and one more) cannot end the LLM's part first
         search, lines, said = _tune(
             tmp_path,
             capfd,
             api_base=llm.url,
             model="standin",
-            max_evaluations=12,
+            max_evaluations=8,
+            max_llm_calls=6,
             max_llm_failures=3,
             refinement=False,
         )
+        requests = llm.requests
     assert search.fallback_reason is None, search.fallback_reason
     assert GOING_ON not in said
     assert not [line for line in lines if line["kind"] == "fallback"]
     assert search.summary["mode"] == "openevolve"
-    # as many failures in all as max_llm_failures (3) or more, never 3 in a row: the LLM's part goes on
+    # as many failures in all as max_llm_failures (3), never 3 in a row: the LLM's part goes on
+    assert requests == search.summary["llm_calls"] == 6, (requests, search.summary["llm_calls"])
     assert search.summary["llm_errors"] >= 3 and search.summary["llm_answers_used"] >= 1
     assert evaluations(lines, source="llm")
 

@@ -365,7 +365,7 @@ def test_engine_killed(tmp_path: Path) -> None:
     with StandinLLM(mode="neighbors", latency_s=1.0, seed=1).start() as llm:
         run = _Script(
             tmp_path,
-            {**FAST, "api_base": llm.url, "api_key": "test-key", "max_evaluations": 6, "max_seconds": 60},
+            {**FAST, "api_base": llm.url, "api_key": "test-key", "max_evaluations": 4, "max_seconds": 60},
         )
         try:
             engines = run.wait_for_engine()
