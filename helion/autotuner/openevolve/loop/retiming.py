@@ -119,11 +119,12 @@ def retime_contenders(
     t0 = time.perf_counter()
     ran, changes = 0, {id(e): (e, e.cost) for e in group}
     limit = results.decision_rounds
+    schedule = looks(limit)
     while group and ran < limit:
         if not timing_round(results, group, twin, copies):
             break
         ran, copies = ran + 1, 1
-        if ran not in looks(limit):
+        if ran not in schedule:
             continue  # each look is one more chance to decide on noise
         z = look_z(ran, limit)
         open_pairs = [
