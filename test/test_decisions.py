@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 import random
+import threading
 import time
 
 import pytest
@@ -18,6 +19,7 @@ from standin_llm import StandinLLM
 from test_config_space import no_key  # noqa: F401 (autouse fixture: no key, no endpoint)
 from test_config_space import quiet
 
+from helion.autotuner.openevolve.loop import server
 from helion.autotuner.openevolve.loop.driver import NOTHING_FASTER
 from helion.autotuner.openevolve_tuner import tune_config_space
 
@@ -104,34 +106,45 @@ def test_an_exact_objective_is_called_once_per_config() -> None:
 
 
 class AfterFirstAnswer(Timing):
-    """A timing that starts once the LLM answered for the first time: a first batch that takes
-    longer than one LLM latency, as compiling a GPU kernel's seed configs does."""
+    """A timing that starts once the LLM's first answer reached the search (an answer is queued
+    in the user's process): a first batch that takes longer than one LLM latency, as compiling a
+    GPU kernel's seed configs does."""
 
-    def __init__(self, seed: int, llm: StandinLLM) -> None:
+    def __init__(self, seed: int, arrived: threading.Event) -> None:
         super().__init__(seed)
-        self.llm = llm
+        self.arrived = arrived
 
     def __call__(self, config: dict[str, object]) -> float:
         if self.calls == 1:  # after the default, before refinement
-            for _ in range(3000):
-                if self.llm.responses:
-                    break
-                time.sleep(0.01)
-            time.sleep(0.5)  # the answer's way back (OpenEvolve, the search's desk) ends within the first batch
-        time.sleep(0.001)  # a timing takes time: the LLM's program reaches the search meanwhile
+            assert self.arrived.wait(60), "no LLM answer reached the search"
+        time.sleep(0.001)  # a timing takes time: the LLM's later programs reach the search meanwhile
         return super().__call__(config)
+
+
+def answers_arriving(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """An event set when the first LLM answer reaches the user's process (the server queues it)."""
+    arrived = threading.Event()
+
+    class Arriving(server.Answer):
+        def __init__(self, message: dict[str, object]) -> None:
+            super().__init__(message)
+            arrived.set()
+
+    monkeypatch.setattr(server, "Answer", Arriving)
+    return arrived
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_an_llm_that_answers_the_optimum_makes_the_search_return_it_in_half_the_configs(
-    seed: int, tmp_path: Path
+    seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blind = tune_config_space(SPACE, Timing(seed), minimize=True, max_evaluations=240, seed=seed, log=quiet)
     record = tmp_path / "run.jsonl"
+    arrived = answers_arriving(monkeypatch)
     with StandinLLM(mode="knowing", known_configs=[OPTIMUM], latency_s=0.0, seed=seed).start() as llm:
         told = tune_config_space(
             SPACE,
-            AfterFirstAnswer(seed, llm),
+            AfterFirstAnswer(seed, arrived),
             minimize=True,
             max_evaluations=240,
             seed=seed,
