@@ -5,6 +5,11 @@ configs crash (illegal memory access), give wrong results, fail to compile or co
 time-out: each must be recorded as a failure, never picked, and the tuned kernel must be
 correct. Marked ``gpu`` and skipped on a machine without a CUDA GPU; on a GPU host:
 ``python -m pytest -m gpu test``.
+
+What this adds is Helion producing those statuses on real hardware. The search's side of every
+one of them runs on the CPU too, in ``test_helion_failures.py``: wrong results through Helion's
+real accuracy check, and a crash (``error``) and a compile time-out (``timeout``) as Helion's
+benchmark path reports them, each recorded with its status and reason, costing inf, never picked.
 """
 
 from __future__ import annotations
