@@ -56,6 +56,21 @@ def bind_matmul(**settings: object) -> tuple[BoundKernel, tuple[torch.Tensor, to
     return fresh_matmul(**settings).bind(args), args
 
 
+#: A config of the 128x128 matmul (``matmul_args``) that Helion's Pallas backend compiles and
+#: runs on the CPU. Many of its neighbours do not (an ``emit_pipeline`` group size above 1 fails
+#: to compile), so a stand-in answering neighbours of a random parent may send only failures: a
+#: test that needs an LLM config measured ``ok`` has the stand-in answer this one first.
+COMPILES = {"block_sizes": [32, 128, 128], "pallas_loop_type": "fori_loop"}
+
+
+def llm_measured_compiles(lines: list[dict[str, object]]) -> bool:
+    """Whether the record holds the LLM's ``COMPILES`` measured ``ok``."""
+    return any(
+        all(line["config"][k] == v for k, v in COMPILES.items())  # type: ignore[index]
+        for line in evaluations(lines, source="llm", status="ok")
+    )
+
+
 def closed_port_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,11 +12,13 @@ from pathlib import Path
 import textwrap
 from typing import TYPE_CHECKING
 
+from oe_util import COMPILES
 from oe_util import FAST
 from oe_util import bind_matmul
 from oe_util import evaluations
 from oe_util import fast_pallas  # noqa: F401 (fixture)
 from oe_util import fresh_matmul
+from oe_util import llm_measured_compiles
 from oe_util import matmul_args
 from oe_util import measured_ok_configs
 from oe_util import read_record
@@ -29,6 +31,8 @@ from helion.autotuner.openevolve_tuner import OpenEvolveSearch
 from helion.autotuner.openevolve_tuner import openevolve_autotuner
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from helion.autotuner.benchmark_provider import BenchmarkResult
     from standin_llm import StandinLLM
 
@@ -40,12 +44,21 @@ pytestmark = pytest.mark.usefixtures("fast_pallas")
 BUDGET = 5
 
 
-def test_autotuner_fn_in_code(tmp_path: Path, standin: StandinLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def knowing() -> Iterator[StandinLLM]:
+    """The stand-in LLM answering ``COMPILES`` first, then its neighbours."""
+    from standin_llm import StandinLLM
+
+    with StandinLLM(mode="knowing", known_configs=[COMPILES], latency_s=0.05, seed=1).start() as llm:
+        yield llm
+
+
+def test_autotuner_fn_in_code(tmp_path: Path, knowing: StandinLLM, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     record = tmp_path / "record.jsonl"
     tuner = openevolve_autotuner(
         **{**FAST, "max_evaluations": BUDGET},
-        api_base=standin.url,
+        api_base=knowing.url,
         api_key="test-key",
         record_path=str(record),
     )
@@ -55,9 +68,8 @@ def test_autotuner_fn_in_code(tmp_path: Path, standin: StandinLLM, monkeypatch: 
     torch.testing.assert_close(out, x @ y, rtol=1e-4, atol=1e-4)
 
     lines = read_record(record)
-    assert standin.requests > 0
-    llm_ok = evaluations(lines, source="llm", status="ok")
-    assert llm_ok, [(line.get("source"), line.get("status")) for line in lines]
+    assert knowing.requests > 0
+    assert llm_measured_compiles(lines), [(line.get("source"), line.get("status")) for line in lines]
     summary = [line for line in lines if line["kind"] == "summary"]
     assert len(summary) == 1
     assert summary[0]["mode"] == "openevolve"
@@ -73,13 +85,13 @@ def test_autotuner_fn_in_code(tmp_path: Path, standin: StandinLLM, monkeypatch: 
     assert chosen in measured_ok_configs(lines)
 
     # Same shapes again: served without searching (no new record lines, no LLM requests).
-    requests = standin.requests
+    requests = knowing.requests
     n_lines = len(lines)
     x2, y2 = matmul_args()
     out2 = kernel(x2, y2)
     torch.testing.assert_close(out2, x2 @ y2, rtol=1e-4, atol=1e-4)
     assert len(read_record(record)) == n_lines
-    assert standin.requests == requests
+    assert knowing.requests == requests
     assert dict(kernel.bind((x2, y2))._config.config) == chosen  # type: ignore[union-attr]
 
 
@@ -111,7 +123,7 @@ _ENV_SCRIPT = textwrap.dedent(
 )
 
 
-def test_helion_autotuner_env(tmp_path: Path, standin: StandinLLM) -> None:
+def test_helion_autotuner_env(tmp_path: Path, knowing: StandinLLM) -> None:
     """One tuning run in a fresh process, by name. The other name, ``OpenEvolveSearch``, is the
     same class in Helion's registry (test_install's hook test), and Helion's default autotuner
     function builds this search from it (the test below); a second run by that name would
@@ -119,7 +131,7 @@ def test_helion_autotuner_env(tmp_path: Path, standin: StandinLLM) -> None:
     record = tmp_path / "record.jsonl"
     env = {
         "HELION_AUTOTUNER": "OpenEvolveTuner",
-        "HELION_OPENEVOLVE_API_BASE": standin.url,
+        "HELION_OPENEVOLVE_API_BASE": knowing.url,
         "OPENAI_API_KEY": "test-key",
         "HELION_OPENEVOLVE_RECORD_PATH": str(record),
         "HELION_OPENEVOLVE_MAX_EVALUATIONS": str(BUDGET),
@@ -133,8 +145,8 @@ def test_helion_autotuner_env(tmp_path: Path, standin: StandinLLM) -> None:
     assert "OURS_IMPORTED_BY_USER_CODE" in proc.stdout
     lines = read_record(record)
     assert lines, proc.stderr[-4000:]
-    assert standin.requests > 0
-    assert evaluations(lines, source="llm", status="ok")
+    assert knowing.requests > 0
+    assert llm_measured_compiles(lines), [(line.get("source"), line.get("status")) for line in evaluations(lines)]
     summary = [line for line in lines if line["kind"] == "summary"]
     assert len(summary) == 1
     assert summary[0]["mode"] == "openevolve"

@@ -20,11 +20,13 @@ import tempfile
 import textwrap
 import time
 
+from oe_util import COMPILES
 from oe_util import FAST
 from oe_util import TEST_DIR
 from oe_util import bind_matmul
 from oe_util import evaluations
 from oe_util import fast_pallas  # noqa: F401 (fixture)
+from oe_util import llm_measured_compiles
 from oe_util import measured_ok_configs
 from oe_util import read_record
 import psutil
@@ -309,8 +311,9 @@ def _kept_llm_run(
 ) -> tuple[OpenEvolveSearch, list[dict[str, object]], float, int]:
     """A search against the stand-in in ``mode`` that must keep its LLM: the search, its record
     lines, its wall and the requests the stand-in received, after the checks every such run
-    shares (the pick was measured, the default kept, no fallback)."""
-    with StandinLLM(mode=mode, latency_s=0.05, seed=1).start() as llm:
+    shares (the pick was measured, the default kept, no fallback). Its answers begin with
+    ``COMPILES`` where ``mode`` answers in ``knowing``."""
+    with StandinLLM(mode=mode, latency_s=0.05, seed=1, known_configs=[COMPILES]).start() as llm:
         search, config, lines, wall = _search(
             tmp_path / "record.jsonl", api_base=llm.url, api_key="test-key", **settings
         )
@@ -346,7 +349,7 @@ def test_rate_limited_endpoint_is_waited_for_until_max_seconds(tmp_path: Path) -
 def test_endpoint_rate_limiting_every_other_request_keeps_the_llm(tmp_path: Path) -> None:
     """Every other request answered 429: each waits as ``Retry-After`` says and is answered on
     the next attempt; the search uses the answers and never goes on without the LLM."""
-    search, lines, _, requests = _kept_llm_run(tmp_path, "error429_alternate", llm_timeout_s=10, **_FAULT)
+    search, lines, _, requests = _kept_llm_run(tmp_path, "error429_alternate:knowing", llm_timeout_s=10, **_FAULT)
     assert search.summary["mode"] == "openevolve"
     # two requests leave together, so the endpoint's second one was answered 429
     limited = _lines_of(lines, "llm_rate_limited")
@@ -355,7 +358,7 @@ def test_endpoint_rate_limiting_every_other_request_keeps_the_llm(tmp_path: Path
     assert all(x["status"] == 429 and x["retry"] for x in limited), limited
     assert not _lines_of(lines, "llm_error") and search.summary["llm_errors"] == 0
     assert search.summary["llm_answers_used"] >= 1
-    assert evaluations(lines, source="llm", status="ok")
+    assert llm_measured_compiles(lines)
 
 
 # -- 3. the engine killed mid-run ------------------------------------------------------------
