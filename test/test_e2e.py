@@ -137,6 +137,7 @@ def test_helion_autotuner_env(tmp_path: Path, knowing: StandinLLM) -> None:
         "HELION_OPENEVOLVE_MAX_EVALUATIONS": str(BUDGET),
         "HELION_OPENEVOLVE_MAX_SECONDS": "90",
         "HELION_OPENEVOLVE_INITIAL_RANDOM": "1",
+        "HELION_AUTOTUNE_RANDOM_SEED": "1",  # the search's seed, as FAST's
         "HELION_OPENEVOLVE_REFINEMENT": "0",
         "HELION_OPENEVOLVE_LLM_TIMEOUT_S": "5",
     }

@@ -56,7 +56,6 @@ def test_configs_helion_fails_cost_inf_and_are_never_picked(tmp_path: Path) -> N
             record_path=str(record),
             api_base=llm.url,
             api_key="test-key",
-            seed=1,
             **{**FAST, "max_evaluations": 6, "max_seconds": 60},
         )
         config = search.autotune()
@@ -92,9 +91,7 @@ def test_configs_that_crash_or_time_out_in_helion_cost_inf_and_are_never_picked(
     status_of = {1: "error", 2: "timeout"}
     seeds = [{**default, "fault": f} for f in status_of]
     kernel = helion.kernel(faulty_add, autotune_seed_configs=seeds)  # type: ignore[call-overload]
-    search = OpenEvolveSearch(
-        kernel.bind((x, y)), (x, y), record_path=str(record), seed=1, **{**FAST, "max_evaluations": 6}
-    )
+    search = OpenEvolveSearch(kernel.bind((x, y)), (x, y), record_path=str(record), **{**FAST, "max_evaluations": 6})
     benchmark_batch = search.benchmark_batch
 
     def crashing(configs: list[helion.Config], **kw: object) -> list[object]:
