@@ -83,7 +83,10 @@ def run(landscape: str, noise: float, rounds: int, seed: int) -> dict[str, float
 
 def row(landscape: str, noise: float, rounds: int, seeds: int) -> dict[str, object]:
     runs = [run(landscape, noise, rounds, seed) for seed in range(seeds)]
-    mean = lambda key: sum(r[key] for r in runs) / len(runs)  # noqa: E731
+
+    def mean(key: str) -> float:
+        return sum(r[key] for r in runs) / len(runs)
+
     return {
         "landscape": landscape,
         "noise": noise,
