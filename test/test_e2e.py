@@ -110,6 +110,16 @@ def test_refine_min_improvement_from_environment_and_checked(monkeypatch: pytest
         openevolve_autotuner(refine_min_improvement=1.5)
 
 
+def test_decision_round_ms_from_environment_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from helion.autotuner.openevolve.adapters.settings import resolve_settings
+
+    assert resolve_settings("full").decision_round_ms is None  # Helion's rebenchmark target
+    monkeypatch.setenv("HELION_OPENEVOLVE_DECISION_ROUND_MS", "50")
+    assert resolve_settings("full").decision_round_ms == 50.0
+    with pytest.raises(ValueError, match="decision_round_ms must be > 0"):
+        openevolve_autotuner(decision_round_ms=0.0)
+
+
 _ENV_SCRIPT = textwrap.dedent(
     """
     import sys, torch
@@ -249,19 +259,21 @@ def test_configs_near_the_best_are_timed_again_as_helions_threshold_says(
     rests on (a fresh config timed faster than the best or its path's incumbent, with that rival)
     are timed again through Helion's ``rebenchmark`` when ``autotune_rebenchmark_threshold``
     puts them near the best; their second timing is what the search goes on (and what the
-    record says)."""
+    record says). Each round times a config for ``decision_round_ms``, Helion's ``target_ms``."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("HELION_CAP_REBENCHMARK_REPEAT", "1")
     bound, args = bind_matmul(autotune_rebenchmark_threshold=threshold)
     record = tmp_path / "record.jsonl"
     settings = {**FAST, "max_evaluations": 6, "refinement": True, "decision_rounds": 1, "record_path": str(record)}
-    search = OpenEvolveSearch(bound, args, **settings)
+    search = OpenEvolveSearch(bound, args, **settings, decision_round_ms=25.0)
     groups: list[list[object]] = []
+    targets: list[object] = []
     rebenchmark = search.rebenchmark
 
     def spy(members: list[object], **kw: object) -> None:
         if len(members) >= 2:  # Helion's rebenchmark times nothing for fewer
             groups.append([m.config for m in members])  # type: ignore[attr-defined]
+            targets.append(kw.get("target_ms"))
         rebenchmark(members, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(search, "rebenchmark", spy)
@@ -284,6 +296,7 @@ def test_configs_near_the_best_are_timed_again_as_helions_threshold_says(
         assert verified == [] and in_search == []
         return
     assert verified and len(in_search) >= sum(int(line["rounds"]) for line in verified)
+    assert all(t == 25.0 for g, t in zip(groups, targets, strict=True) if g in in_search)
     first = in_search[0]
     assert sum(c == first[-1] for c in first) == 1 + FIRST_TWINS  # the default and its twins: the noise
     assert verified[0]["twins"] == FIRST_TWINS and verified[0]["noise"] > 0

@@ -165,7 +165,7 @@ class OpenEvolveSearch(PopulationBasedSearch):
             f"Starting OpenEvolveSearch: max_evaluations={s.max_evaluations}, max_seconds={s.max_seconds}, model={s.model or 'default'}"
         )
         space = HelionSpace(self.config_gen, self.config_spec)
-        backend = HelionBackend(self, space)
+        backend = HelionBackend(self, space, s.decision_round_ms)
         warm = WarmStart.load(self, s, backend.validate)
         record = RunRecord(s.record_path)
         driver = SearchDriver(backend, self._options(space, warm), record, self.log, self.log.warning)

@@ -51,6 +51,8 @@ class OpenEvolveSettings:
     # which sets the batch's size when the LLM is quiet.
     refine_batch: int = 48
     decision_rounds: int = 3  # paired re-timing rounds at most behind one decision (a tie after them)
+    # Helion's rebenchmark time per config in one re-timing round (Helion's target_ms, 200); None: Helion's
+    decision_round_ms: float | None = None
     max_llm_failures: int = 3  # consecutive LLM transport failures before falling back
     llm_timeout_s: int = 120
     llm_retries: int = 1
@@ -178,6 +180,8 @@ def _check(s: OpenEvolveSettings) -> None:
         )
     if s.refine_prune_ratio < 1.0:
         raise ValueError(f"OpenEvolve search setting refine_prune_ratio must be >= 1, got {s.refine_prune_ratio}")
+    if s.decision_round_ms is not None and not s.decision_round_ms > 0:
+        raise ValueError(f"OpenEvolve search setting decision_round_ms must be > 0, got {s.decision_round_ms}")
     if not s.final_verify_ms > 0:
         raise ValueError(f"OpenEvolve search setting final_verify_ms must be > 0, got {s.final_verify_ms}")
     if s.max_seconds is not None and s.max_seconds <= 0:
