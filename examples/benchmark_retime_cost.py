@@ -87,9 +87,13 @@ class _Probe(PatternSearch):
         return members[0].config
 
 
-def measure(kernel_name: str, targets: list[float], rounds: int) -> list[dict[str, object]]:
+def measure(
+    kernel_name: str, targets: list[float], rounds: int, configs: list[helion.Config] | None = None
+) -> list[dict[str, object]]:
+    """Rows for one kernel: each target's rounds over ``configs`` (default: the committed picks)."""
     kernel, args, _ = bench.kernels_and_args(kernel_name, "cuda" if bench.ON_GPU else "cpu")
-    probe = _Probe(kernel.bind(args), args, picks(kernel_name, 3), targets, rounds)  # type: ignore[attr-defined]
+    configs = configs or picks(kernel_name, 3)
+    probe = _Probe(kernel.bind(args), args, configs, targets, rounds)  # type: ignore[attr-defined]
     probe.autotune(skip_cache=True)
     if not probe.timings[targets[0]]:
         print(f"{kernel_name}: fewer than two picks compiled; skipped", flush=True)
@@ -131,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kernels", default="vector_add,softmax,layer_norm,rms_norm,bias_grad,attention,matmul")
     p.add_argument("--targets", default="200,50,20", help="rebenchmark target_ms values, comma-separated")
     p.add_argument("--rounds", type=int, default=12)
+    p.add_argument("--configs", type=Path, help="a JSON list of the configs to time (default: the committed picks)")
+    p.add_argument("--cpu", action="store_true", help="Helion's Pallas backend on the CPU (interpret mode)")
     p.add_argument("--results", type=Path, help="append rows to this file")
     p.add_argument("--report", type=Path, help="print the table of a results file and exit")
     a = p.parse_args(argv)
@@ -139,9 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(device_line(), flush=True)
     targets = [float(t) for t in a.targets.split(",")]
+    configs = [helion.Config(**c) for c in json.loads(a.configs.read_text())] if a.configs else None
     rows: list[dict[str, object]] = []
     for name in a.kernels.split(","):
-        new = measure(name, targets, a.rounds)
+        new = measure(name, targets, a.rounds, configs)
         rows += new
         if a.results:
             with a.results.open("a") as f:

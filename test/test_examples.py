@@ -21,6 +21,7 @@ import subprocess
 import sys
 from unittest import mock
 
+from oe_util import COMPILES
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,3 +252,36 @@ def test_the_decision_rounds_benchmark_measures_and_reprints(
     with pytest.raises(SystemExit):
         main(["--landscapes", "hilly"])
     assert "unknown landscape 'hilly'" in capsys.readouterr().err
+
+
+def test_the_retime_cost_benchmark_times_rounds_and_reprints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The round-cost benchmark times its configs and a twin through Helion's ``rebenchmark``
+    at each target, round after round, and ``--report`` prints again what a run wrote."""
+    configs = tmp_path / "configs.json"
+    configs.write_text(json.dumps([COMPILES, {**COMPILES, "block_sizes": [64, 128, 128]}]))
+    results = tmp_path / "rows.jsonl"
+    common = ("--kernels", "matmul", "--targets", "50,20", "--rounds", "2", "--configs", str(configs))
+    out = run_main(
+        "benchmark_retime_cost.py",
+        *common,
+        "--results",
+        str(results),
+        tmp_path=tmp_path,
+        monkeypatch=monkeypatch,
+        capsys=capsys,
+    )
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(r["kernel"], r["target_ms"], r["rounds"], r["configs"]) for r in rows] == [
+        ("matmul", 50.0, 2, 2),
+        ("matmul", 20.0, 2, 2),
+    ]
+    for r in rows:  # each round: both configs and the first one's twin, all timed
+        assert len(r["timings"]) == 2 and all(len(t) == 3 and min(t) > 0 for t in r["timings"])
+        assert r["s_per_round"] > 0 and r["twin_noise"] >= 0 and r["best_ms"] > 0
+    measured = [line for line in out.splitlines() if line.startswith("| `matmul`")]
+    assert len(measured) >= 2
+    main = runpy.run_path(str(EXAMPLES / "benchmark_retime_cost.py"))["main"]
+    assert main(["--report", str(results)]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `matmul`")] == measured[-2:]
