@@ -125,7 +125,7 @@ def report(rows: list[dict[str, object]]) -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
-            f"| `{r['kernel']}` | {r['best_ms']:.4f} | {r['target_ms']:g} | {r['s_per_round']:.2f} | "
+            f"| {r['kernel']} | {r['best_ms']:.4f} | {r['target_ms']:g} | {r['s_per_round']:.2f} | "
             f"{100 * r['twin_noise']:.2f} | {100 * r['pair_sd']:.2f} | {100 * r['pair_mean']:+.2f} |"  # type: ignore[operator]
         )
 

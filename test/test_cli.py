@@ -48,6 +48,9 @@ def test_report_prints_what_the_search_did(capsys: pytest.CaptureFixture[str]) -
         "h200_bias_grad_pair_knowing",
         "97.4",
         "168",
+        "4.2",  # seconds timing configs again
+        "-",  # re-timing rounds: this record is older than that field
+        "0.00",  # the noise of one round, in percent (none measured then)
         "9",
         "18803",
         "4137",
@@ -57,6 +60,15 @@ def test_report_prints_what_the_search_did(capsys: pytest.CaptureFixture[str]) -
         "openevolve",
     ]
     assert "picture" not in out
+    # a newer record: 20 re-timing rounds, 2.2 s in all, a round's noise 0.54%
+    newer = RECORD.parent / "h200_rounds_6x20ms_attention_knowing.record.jsonl.gz"
+    assert run(capsys, "report", str(newer), "--no-plot").splitlines()[-1].split()[1:6] == [
+        "39.3",
+        "86",
+        "2.2",
+        "20",
+        "0.54",
+    ]
 
 
 def test_report_draws_the_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

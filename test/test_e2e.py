@@ -113,7 +113,7 @@ def test_refine_min_improvement_from_environment_and_checked(monkeypatch: pytest
 def test_decision_round_ms_from_environment_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     from helion.autotuner.openevolve.adapters.settings import resolve_settings
 
-    assert resolve_settings("full").decision_round_ms is None  # Helion's rebenchmark target
+    assert resolve_settings("full").decision_round_ms == 20.0
     monkeypatch.setenv("HELION_OPENEVOLVE_DECISION_ROUND_MS", "50")
     assert resolve_settings("full").decision_round_ms == 50.0
     with pytest.raises(ValueError, match="decision_round_ms must be > 0"):

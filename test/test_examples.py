@@ -280,8 +280,8 @@ def test_the_retime_cost_benchmark_times_rounds_and_reprints(
     for r in rows:  # each round: both configs and the first one's twin, all timed
         assert len(r["timings"]) == 2 and all(len(t) == 3 and min(t) > 0 for t in r["timings"])
         assert r["s_per_round"] > 0 and r["twin_noise"] >= 0 and r["best_ms"] > 0
-    measured = [line for line in out.splitlines() if line.startswith("| `matmul`")]
+    measured = [line for line in out.splitlines() if line.startswith("| matmul |")]
     assert len(measured) >= 2
     main = runpy.run_path(str(EXAMPLES / "benchmark_retime_cost.py"))["main"]
     assert main(["--report", str(results)]) == 0
-    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `matmul`")] == measured[-2:]
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("| matmul |")] == measured[-2:]

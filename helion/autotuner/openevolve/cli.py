@@ -112,17 +112,21 @@ def llm_table(run: Run) -> list[str]:
 
 
 def table(runs: Sequence[Run]) -> list[str]:
-    """One row per run: what it cost and what it found."""
+    """One row per run: what it cost (re-timing: the seconds spent timing configs again, the
+    rounds, the paired noise of one round) and what it found."""
     out = [
-        f"{'record':<44} {'wall s':>7} {'configs':>7} {'LLM calls':>9} {'prompt tokens':>13} "
+        f"{'record':<44} {'wall s':>7} {'configs':>7} {'re-timing s':>11} {'rounds':>6} {'noise %':>7} "
+        f"{'LLM calls':>9} {'prompt tokens':>13} "
         f"{'completion tokens':>17} {'prompt/call':>11} {'best ms':>8} {'x default':>9}  mode"
     ]
     for run in runs:
         s = run.last("summary")
         speedup, calls, prompt = _num(s.get("speedup")), s.get("llm_calls"), s.get("prompt_tokens")
         per_call = f"{prompt / calls:.0f}" if isinstance(calls, int) and calls and isinstance(prompt, int) else "-"
+        noise = "-" if (x := _num(s.get("timing_noise"))) is None else f"{100 * x:.2f}"
         out.append(
-            f"{run.name:<44} {_s(s.get('wall_s')):>7} {s.get('evaluations', '-'):>7} {calls or '-':>9} "
+            f"{run.name:<44} {_s(s.get('wall_s')):>7} {s.get('evaluations', '-'):>7} {_s(s.get('verify_s')):>11} "
+            f"{s.get('retiming_rounds', '-'):>6} {noise:>7} {calls or '-':>9} "
             f"{s.get('prompt_tokens', '-'):>13} {s.get('completion_tokens', '-'):>17} {per_call:>11} "
             f"{_ms(s.get('best_cost')):>8} {f'{speedup:.3f}x' if speedup else '-':>9}  {s.get('mode', 'unfinished')}"
         )

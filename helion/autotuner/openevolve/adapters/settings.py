@@ -50,9 +50,11 @@ class OpenEvolveSettings:
     # fills it, up to this size, and LLM candidates that arrive share it; named for refinement,
     # which sets the batch's size when the LLM is quiet.
     refine_batch: int = 48
-    decision_rounds: int = 3  # paired re-timing rounds at most behind one decision (a tie after them)
-    # Helion's rebenchmark time per config in one re-timing round (Helion's target_ms, 200); None: Helion's
-    decision_round_ms: float | None = None
+    decision_rounds: int = 6  # paired re-timing rounds at most behind one decision (a tie after them)
+    # Helion's rebenchmark time per config in one re-timing round (its target_ms; Helion's own is 200):
+    # the paired noise comes from between rounds, not from within one, so short rounds cost less
+    # for the same noise, and more of them resolve smaller gains
+    decision_round_ms: float = 20.0
     max_llm_failures: int = 3  # consecutive LLM transport failures before falling back
     llm_timeout_s: int = 120
     llm_retries: int = 1
@@ -180,7 +182,7 @@ def _check(s: OpenEvolveSettings) -> None:
         )
     if s.refine_prune_ratio < 1.0:
         raise ValueError(f"OpenEvolve search setting refine_prune_ratio must be >= 1, got {s.refine_prune_ratio}")
-    if s.decision_round_ms is not None and not s.decision_round_ms > 0:
+    if not s.decision_round_ms > 0:
         raise ValueError(f"OpenEvolve search setting decision_round_ms must be > 0, got {s.decision_round_ms}")
     if not s.final_verify_ms > 0:
         raise ValueError(f"OpenEvolve search setting final_verify_ms must be > 0, got {s.final_verify_ms}")

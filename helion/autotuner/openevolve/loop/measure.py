@@ -49,7 +49,7 @@ class Results(Generic[C]):
         max_evaluations: int,
         *,
         min_improvement: float = 0.0,
-        decision_rounds: int = 3,
+        decision_rounds: int = 6,
     ) -> None:
         self.backend = backend
         self.record = record
