@@ -47,6 +47,11 @@ case "$mode" in
     step "raw Triton matmul: tune_config_space" \
       python3 examples/triton_matmul_tune_config_space.py --llm-latency 2 --record "$out/triton_matmul.jsonl"
     step "fault injection" python3 test/fault_injection_gpu.py --out "$out"
+    # a decision round's cost and noise at 200, 50 and 20 ms per config: the search's 20 ms
+    # default was measured on an H200 (docs/benchmarks.md, "Short decision rounds")
+    retime=${RETIME_KERNELS-vector_add,softmax,layer_norm,attention}
+    [ -n "$retime" ] && step "decision round cost" python3 examples/benchmark_retime_cost.py \
+      --kernels "$retime" --rounds 8 --results "$out/retime_cost.jsonl"
     # one kernel per command fits the 10-minute GPU slots; the rows accumulate in one file
     kernels=${BENCH_KERNELS-rms_norm,matmul,softmax,layer_norm,attention,vector_add,matmul_big,bias_grad}
     searches=${BENCH_SEARCHES-PatternSearch,LFBOTreeSearch,OpenEvolveTuner:knowing,LLMGuidedSearch:knowing,OpenEvolveTuner:blind,OpenEvolveTuner:dead}
