@@ -31,10 +31,11 @@ import time
 
 import benchmark_openevolve_vs_baseline as bench
 from example_support import device_line
-from helion.autotuner.base_search import PopulationMember
 from helion.autotuner.pattern_search import PatternSearch
 
 import helion
+from helion.autotuner.openevolve.adapters.helion_backend import HelionBackend
+from helion.autotuner.openevolve.adapters.space import HelionSpace
 from helion.autotuner.openevolve.loop.compare import relative_difference
 
 RESULTS = Path(__file__).parent / "results"
@@ -55,8 +56,10 @@ def picks(kernel: str, count: int) -> list[helion.Config]:
 
 
 class _Probe(PatternSearch):
-    """A Helion search whose whole run is this benchmark's rounds, so that every timing goes
-    through the same setup (benchmark provider, accuracy check, isolation) as a search's."""
+    """A Helion search whose whole run is this benchmark's rounds, each timed as the search times
+    a decision round (its backend's ``retime``: the configs and a twin through Helion's
+    ``rebenchmark``), so every timing has a search's setup (benchmark provider, accuracy check,
+    isolation)."""
 
     def __init__(
         self, kernel: object, args: object, configs: list[helion.Config], targets: list[float], rounds: int
@@ -67,24 +70,22 @@ class _Probe(PatternSearch):
         self.walls: dict[float, list[float]] = {t: [] for t in targets}
 
     def _autotune(self) -> helion.Config:
-        results = self.benchmark_batch(self.configs, desc="compiling picks", raise_if_no_viable_config=False)
-        members = [
-            PopulationMember(fn=r.fn, perfs=[r.perf], flat_values=[], config=c)
-            for c, r in zip(self.configs, results, strict=True)
-            if r.status == "ok" and math.isfinite(r.perf)
-        ]
-        if len(members) < 2:
+        backend = HelionBackend(self, HelionSpace(self.config_gen, self.config_spec), self.targets[0])
+        measured = backend.measure(self.configs, "compiling picks")
+        ok = [c for c, m in zip(self.configs, measured, strict=True) if m.ok]
+        if len(ok) < 2:
             return self.configs[0]
         targets = self.targets
         for r in range(self.rounds):
             for t in targets[r % len(targets) :] + targets[: r % len(targets)]:
-                m0 = members[0]
-                group = [*members, PopulationMember(fn=m0.fn, perfs=[m0.perf], flat_values=[], config=m0.config)]
+                backend.round_ms = t
                 start = time.perf_counter()
-                self.rebenchmark(group, desc="verifying top configs", target_ms=t)
+                timings = backend.retime([*ok, ok[0]])  # the first pick twice: its twin
+                if timings is None:
+                    raise SystemExit("Helion's settings turn re-timing off (autotune_rebenchmark_threshold < 1)")
                 self.walls[t].append(time.perf_counter() - start)
-                self.timings[t].append([m.perf for m in group])
-        return members[0].config
+                self.timings[t].append(timings)
+        return ok[0]
 
 
 def measure(
@@ -93,7 +94,9 @@ def measure(
     """Rows for one kernel: each target's rounds over ``configs`` (default: the committed picks)."""
     kernel, args, _ = bench.kernels_and_args(kernel_name, "cuda" if bench.ON_GPU else "cpu")
     configs = configs or picks(kernel_name, 3)
-    probe = _Probe(kernel.bind(args), args, configs, targets, rounds)  # type: ignore[attr-defined]
+    bound = kernel.bind(args)  # type: ignore[attr-defined]
+    bound.settings.autotune_effort = "full"  # the effort whose searches time configs again
+    probe = _Probe(bound, args, configs, targets, rounds)
     probe.autotune(skip_cache=True)
     if not probe.timings[targets[0]]:
         print(f"{kernel_name}: fewer than two picks compiled; skipped", flush=True)

@@ -27,10 +27,10 @@ if TYPE_CHECKING:
 class HelionBackend:
     """Driver backend: Helion configs, validated by the space, measured by the search."""
 
-    def __init__(self, search: PopulationBasedSearch, space: HelionSpace, round_ms: float | None = None) -> None:
+    def __init__(self, search: PopulationBasedSearch, space: HelionSpace, round_ms: float) -> None:
         self.search = search
         self.space = space
-        #: Helion's ``rebenchmark`` time per config in one re-timing round (None: Helion's default)
+        #: Helion's ``rebenchmark`` time per config in one re-timing round (its ``target_ms``)
         self.round_ms = round_ms
         self.members: dict[helion.Config, PopulationMember] = {}
 
@@ -94,8 +94,7 @@ class HelionBackend:
                 m = PopulationMember(fn=m.fn, perfs=[m.perf], flat_values=m.flat_values, config=m.config)
             members.append(m)
         counts = [len(m.perfs) for m in members]
-        target = {} if self.round_ms is None else {"target_ms": self.round_ms}
-        self.search.rebenchmark(members, desc="verifying top configs", **target)
+        self.search.rebenchmark(members, desc="verifying top configs", target_ms=self.round_ms)
         # a config whose timing failed keeps its earlier cost (Helion's rebenchmark does the same)
         return [m.perf if len(m.perfs) > n else math.nan for m, n in zip(members, counts, strict=True)]
 
