@@ -145,6 +145,36 @@ def test_the_best_is_settled_once_its_path_ended_at_a_local_optimum_and_paths_be
     assert paths.converged and paths.batch(measured, 6) == []
 
 
+def test_a_knowledge_tie_starts_a_path_only_while_a_path_walks_clearly_behind_it() -> None:
+    """A knowledge config level with the best and not next to it: a path starts at it (its
+    neighbourhood confirms it, and the paths behind it can then end) only while a live path
+    walks clearly behind it; with none behind, confirming it could end nothing and it costs no
+    neighbourhood."""
+
+    def two_optima(c: Config) -> float:
+        return 1.0 + min(
+            abs(c["a"] - 5) + abs(c["b"] - 2) + abs(c["c"] - 6), abs(c["a"] - 1) + abs(c["b"] - 6) + c["c"]
+        )
+
+    tie = {"a": 1, "b": 6, "c": 0}
+    for first, confirmed in (
+        ([({"a": 5, "b": 2, "c": 6}, "default"), ({"a": 5, "b": 2, "c": 3}, "seed")], True),  # the seed's path: cost 4
+        ([({"a": 5, "b": 2, "c": 6}, "default")], False),
+    ):
+        measured, paths = setup(two_optima, starts=2)
+        key = measured.backend.key
+        measured.measure(first, "first")
+        paths.update(measured)
+        measured.measure([(tie, "llm")], "llm")
+        assert measured.ties_best(measured[key(tie)]) and paths.add_peer(key(tie))
+        paths.update(measured)
+        assert (key(tie) in paths.claimed) is confirmed
+        refine(measured, paths)
+        assert paths.at_optimum(key(tie)) is confirmed
+        around = [n for n in measured.backend.neighbors(tie) if key(n) in measured]
+        assert bool(around) is confirmed
+
+
 def test_knowledge_leads_when_the_llm_or_history_brought_the_best() -> None:
     """A settled best that the LLM or an earlier search brought ends the search at once (it
     waits for no more answers); a config of any other origin never ends the paths behind it."""

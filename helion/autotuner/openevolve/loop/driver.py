@@ -283,9 +283,10 @@ class SearchDriver(Generic[C]):
         return knowledge_first(settled[0].origin, tie=settled[1])
 
     def _note_knowledge(self, entries: list[Result[C]]) -> None:
-        """Start a path at each LLM answer or earlier search's pick among ``entries`` that ties
-        the best without being one step from it: its neighbourhood confirms it (knowledge
-        first, :mod:`.stop_rule`)."""
+        """Note each LLM answer or earlier search's pick among ``entries`` that ties the best
+        without being one step from it: a path starts at it where a path walks clearly behind
+        it, its neighbourhood confirms it, and those paths end (knowledge first,
+        :mod:`.stop_rule`; :meth:`.paths.RefinementPaths.add_peer`)."""
         best = self.measured.best
         if best is None or not self.options.refinement:
             return

@@ -104,7 +104,8 @@ class RefinementPaths(Generic[C]):
             if entry.source != "refine":
                 self._start(measured, measured.backend.key(entry.candidate))
         for key in self.peers:  # knowledge that ties the best: its neighbourhood confirms it
-            self._start(measured, key)
+            if key not in self.claimed and self.clearly_behind(measured, measured[key]):
+                self._start(measured, key)  # where that can end a path walking clearly behind it
         self.live = [p for p in (self._step(measured, p) for p in self.live) if p is not None]
         key = measured.backend.key(best.candidate)
         if key not in self.claimed and (best.source != "refine" or self._claimer.get(key) in self._optima):
@@ -225,8 +226,12 @@ class RefinementPaths(Generic[C]):
         return len(self._end(measured, self.live)) if self.settled(measured) else 0
 
     def add_peer(self, key: Hashable) -> bool:
-        """A measured knowledge config that ties the best: a path starts at it at the next
-        update (its neighbourhood confirms it); whether it is new."""
+        """A measured knowledge config that ties the best; whether it is new. A path starts at
+        it (its neighbourhood confirms it) at an update where a live path walks
+        :meth:`clearly_behind` it, so that confirming it can end that path. With none behind,
+        a confirmation could end nothing and would only cost a neighbourhood: an LLM that
+        proposes configs level with the best (a blind one, on a flat landscape) would pay one
+        per answer."""
         if key in self.peers:
             return False
         self.peers.append(key)
@@ -236,10 +241,14 @@ class RefinementPaths(Generic[C]):
         """The path started at (or moved to) ``key`` ended there: no neighbour beats it."""
         return key in self._optima
 
+    def clearly_behind(self, measured: Results[C], rival: Result[C]) -> list[RefinementPath]:
+        """The live paths whose incumbent ``rival`` beats beyond the noise (the timings taken so
+        far decide; nothing is timed again)."""
+        return [p for p in self.live if measured.compare(rival, measured[p.incumbent]).better]
+
     def end_clearly_behind(self, measured: Results[C], rival: Result[C]) -> int:
-        """End the live paths whose incumbent ``rival`` beats beyond the noise (the timings
-        taken so far decide; nothing is timed again); how many ended."""
-        return len(self._end(measured, [p for p in self.live if measured.compare(rival, measured[p.incumbent]).better]))
+        """End the live paths :meth:`clearly_behind` ``rival``; how many ended."""
+        return len(self._end(measured, self.clearly_behind(measured, rival)))
 
     def _end(self, measured: Results[C], ended: list[RefinementPath]) -> list[RefinementPath]:
         """End the live paths ``ended`` early (their unmeasured claims are given up); them."""

@@ -26,11 +26,14 @@ for more LLM answers. A search told the best config stops once one neighbourhood
 however flat the landscape. Otherwise the paths run on, as PatternSearch's do.
 
 A knowledge config that only *ties* the best (refinement reached the same level first) is
-confirmed the same way: a path starts at it, and once its neighbourhood is measured with none
-faster, the paths clearly behind it end, and the search stops when the paths level with the best
-have ended too, without waiting for more answers. Only a config that is not one step from the
-best counts (refinement measures those anyway, and an LLM that edits the best config it was
-shown brings no knowledge by tying it).
+confirmed the same way where that can end work: while a refinement path walks clearly behind it,
+a path starts at it, and once its neighbourhood is measured with none faster, the paths clearly
+behind it end, and the search stops when the paths level with the best have ended too, without
+waiting for more answers. A tie that no path walks behind starts nothing: its confirmation could
+end no path and would only cost a neighbourhood, which an LLM proposing configs level with the
+best (a blind one on a flat landscape) would pay once per answer. Only a config that is not one
+step from the best counts (refinement measures those anyway, and an LLM that edits the best
+config it was shown brings no knowledge by tying it).
 
 :class:`AnswerCredit` keeps the count of stagnant answers: each LLM answer, once measured, either
 beat the best config measured before it (by the one comparison rule, :mod:`.compare`) or not.
