@@ -659,6 +659,7 @@ def table(rows: list[dict[str, object]]) -> None:
         if any(r.get("retimed") is False for r in rows if r["kernel"] == k):
             print(f"{k:<11} (not re-timed together: each pick timed once, right after its search)")
         spread(k, [r for r in rows if r["kernel"] == k and "error" not in r])
+        paired(k, [r for r in rows if r["kernel"] == k and "error" not in r])
     summary(rows)
 
 
@@ -678,6 +679,37 @@ def spread(kernel: str, rows: list[dict[str, object]]) -> None:
         print(f"{'':<11} {r['search']:<28} {mid:.3f}x [{q1:.3f}x, {q3:.3f}x]")
 
 
+def paired(kernel: str, rows: list[dict[str, object]]) -> None:
+    """The ratios two targets are judged by, per round: each knowing pick over the known config
+    (where a search chose it), each blind pick over the same search's no-LLM (``dead``) pick;
+    median and quartiles over the rounds. Where a kernel's timings jump between two levels
+    (the config and the round set which), a median of each pick's timings moves by the gap
+    with the share of rounds at each level, and a per-round ratio of two picks far less."""
+    by_search = {str(r["search"]): r for r in rows}
+    for r in rows:
+        name, _, llm = str(r["search"]).partition(":")
+        if llm == "knowing":
+            base, what = known_row(rows, r), "the known config"
+        elif llm == "blind":
+            base, what = by_search.get(f"{name}:dead"), f"the no-LLM pick ({name}:dead)"
+        else:
+            continue
+        times, base_times = r.get("retime_ms") or (), (base or {}).get("retime_ms") or ()
+        if not times or len(times) != len(base_times):  # type: ignore[arg-type]
+            continue
+        ratios = [a / b for a, b in zip(times, base_times, strict=True)]  # type: ignore[call-overload]
+        q1, mid, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+        print(f"{kernel:<11} per round, {r['search']} / {what}, median {mid:.3f}x [{q1:.3f}x, {q3:.3f}x]")
+
+
+def known_row(rows: list[dict[str, object]], row: dict[str, object]) -> dict[str, object] | None:
+    """The row of a search of the same kernel that chose the config a knowing run was told."""
+    if not row.get("known"):
+        return None
+    known = [repr(helion.Config(**c)) for c in row["known"]]  # type: ignore[union-attr]
+    return next((r for r in rows if r["kernel"] == row["kernel"] and r.get("config") in known), None)
+
+
 def search_s(row: dict[str, object]) -> float | None:
     """The part of the wall the search itself decides: after Helion's first measurement was
     logged and before its final selection (both Helion's, the same for every search)."""
@@ -688,11 +720,8 @@ def search_s(row: dict[str, object]) -> float | None:
 def known_ms(rows: list[dict[str, object]], row: dict[str, object]) -> float | None:
     """The re-timed latency of the config a knowing run was told, where a search of the same
     kernel chose exactly it."""
-    if not row.get("known"):
-        return None
-    known = [repr(helion.Config(**c)) for c in row["known"]]  # type: ignore[union-attr]
-    same = [float(r["best_ms"]) for r in rows if r["kernel"] == row["kernel"] and r.get("config") in known]  # type: ignore[arg-type]
-    return min(same, default=None)
+    base = known_row(rows, row)
+    return None if base is None else float(base["best_ms"])  # type: ignore[arg-type]
 
 
 def _fmt(value: object, width: int, unit: str = "") -> str:
