@@ -13,9 +13,9 @@ decision can be checked against the truth. No GPU, no LLM (the searches run with
   paths, batches of 24, a budget of 400 configs.
 - Each row: the mean over the seeds of the noise the search measured (``timing_noise`` in its
   summary: the noise of one paired round, about 1.4x a call's), the configs measured, the
-  re-timing rounds (each times a group of configs again: on an H200 0.1-0.2 s at 20 ms per config), the pick's
-  true cost over the optimum's (mean and worst), and the paths' moves to a neighbour that was
-  not truly faster.
+  re-timing rounds (each times a group of configs again: on an H200 0.1-0.2 s at 20 ms per
+  config), the pick's true cost over the optimum's (mean and worst), and the paths' moves to a
+  neighbour that was not truly faster.
 
     python examples/benchmark_decisions_cpu.py --results decisions_cpu.jsonl
     python examples/benchmark_decisions_cpu.py --report decisions_cpu.jsonl

@@ -672,11 +672,19 @@ def spread(kernel: str, rows: list[dict[str, object]]) -> None:
         return
     print(f"{kernel:<11} per round / PatternSearch's pick, median [quartiles]:")
     for r in rows:
-        if r is ps or len(r.get("retime_ms") or ()) != len(ps["retime_ms"]):  # type: ignore[arg-type]
-            continue
-        ratios = [a / b for a, b in zip(r["retime_ms"], ps["retime_ms"], strict=True)]  # type: ignore[arg-type]
-        q1, mid, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
-        print(f"{'':<11} {r['search']:<28} {mid:.3f}x [{q1:.3f}x, {q3:.3f}x]")
+        if r is not ps and (q := per_round(r, ps)) is not None:
+            print(f"{'':<11} {r['search']:<28} {q[1]:.3f}x [{q[0]:.3f}x, {q[2]:.3f}x]")
+
+
+def per_round(row: dict[str, object], base: dict[str, object] | None) -> tuple[float, float, float] | None:
+    """The quartiles (q1, median, q3) over the re-timing rounds of ``row``'s timing over
+    ``base``'s in the same round; None where either lacks the rounds or they differ in count."""
+    times, base_times = row.get("retime_ms") or (), (base or {}).get("retime_ms") or ()
+    if not times or len(times) != len(base_times):  # type: ignore[arg-type]
+        return None
+    ratios = [a / b for a, b in zip(times, base_times, strict=True)]  # type: ignore[call-overload]
+    q1, mid, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+    return q1, mid, q3
 
 
 def paired(kernel: str, rows: list[dict[str, object]]) -> None:
@@ -694,12 +702,8 @@ def paired(kernel: str, rows: list[dict[str, object]]) -> None:
             base, what = by_search.get(f"{name}:dead"), f"the no-LLM pick ({name}:dead)"
         else:
             continue
-        times, base_times = r.get("retime_ms") or (), (base or {}).get("retime_ms") or ()
-        if not times or len(times) != len(base_times):  # type: ignore[arg-type]
-            continue
-        ratios = [a / b for a, b in zip(times, base_times, strict=True)]  # type: ignore[call-overload]
-        q1, mid, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
-        print(f"{kernel:<11} per round, {r['search']} / {what}, median {mid:.3f}x [{q1:.3f}x, {q3:.3f}x]")
+        if (q := per_round(r, base)) is not None:
+            print(f"{kernel:<11} per round, {r['search']} / {what}, median {q[1]:.3f}x [{q[0]:.3f}x, {q[2]:.3f}x]")
 
 
 def known_row(rows: list[dict[str, object]], row: dict[str, object]) -> dict[str, object] | None:

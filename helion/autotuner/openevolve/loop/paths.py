@@ -14,9 +14,9 @@ Each move and each end is a ``decision`` line in the run record, with the verdic
 Where paths start: at the ``starts`` best configs of the first batch (the default and seeds, as
 PatternSearch's copies), then at every config that becomes the best measured without
 refinement finding it (an LLM proposal, a random draw), and at a knowledge config that ties the
-best from afar while a path walks clearly behind it (:meth:`RefinementPaths.add_peer`). At most ``starts`` paths live at once,
-the most promising kept; a path whose best is more than ``prune_ratio`` times slower than the
-best config measured has fallen clearly behind and ends. The steps an ended-early path had left
+best from afar while a path walks clearly behind it (:meth:`RefinementPaths.add_peer`). At most
+``starts`` paths live at once, the most promising kept; a path whose best is more than
+``prune_ratio`` times slower than the best config measured has fallen clearly behind and ends. The steps an ended-early path had left
 go to the leading path, and the neighbours it claimed but had not measured are given up, so a
 path that reaches them later claims and measures them.
 
